@@ -1,0 +1,285 @@
+"""Boot: a container's life in stages, in order (the lifecycle of DESIGN.md).
+
+Runs in PID 1 as root. `Boot.run` reads as the table of contents:
+
+  stage 0  preflight   PID-1 duties first (reaping, signals) so nothing started
+                       later can leave a zombie; then every drop-in is validated
+                       before any side effect, so bad input starts nothing.
+  stage 1  cont-init   one-shot steps in order; their exports reach everything later.
+  stage 2  services    (services.d) started in dependency order, gated on readiness.
+  stage 3  main        the CMD, if any; its end ends the container.
+  stage 4  shutdown    CMD, services in reverse order, cont-finish.d, then TERM and
+                       KILL for whatever is left, then the documented exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from helix_init import cmd as cmdmod
+from helix_init.contenv import Exports
+from helix_init.dropins import Step, discover_steps
+from helix_init.exitcodes import Exit, from_wait_status
+from helix_init.logsink import Log
+from helix_init.problems import ConfigError, Problem
+from helix_init.reaper import Child, Reaper, SpawnError, become_subreaper
+from helix_init.settings import Settings
+from helix_init.steps import StepRunner, run_folder
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+KILL_WAIT = 5.0  # after KILL, how long to wait for the kernel (a D-state process can stall)
+FORWARDED_SIGNALS = (signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+
+
+@dataclass(frozen=True)
+class BootPlan:
+    """Everything validated before the first side effect."""
+
+    cont_init: tuple[Step, ...]
+    cont_finish: tuple[Step, ...]
+    cmd: tuple[str, ...]
+    run_as: cmdmod.RunAs | None
+
+
+def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
+    """Validate drop-ins and settings; raises ConfigError listing every problem."""
+    cont_init, problems = discover_steps(settings.cont_init_dir)
+    cont_finish, more = discover_steps(settings.cont_finish_dir)
+    problems += more
+    run_as = None
+    if settings.cmd_user:
+        try:
+            run_as = cmdmod.resolve_user(settings.cmd_user)
+        except KeyError as exc:
+            problems.append(Problem("HELIX_INIT_CMD_USER", str(exc.args[0])))
+    if problems:
+        raise ConfigError(problems)
+    return BootPlan(
+        tuple(cont_init),
+        tuple(cont_finish),
+        tuple(cmdmod.cmd_argv(cmd, settings.cmd_shell)),
+        run_as,
+    )
+
+
+class Boot:
+    def __init__(self, settings: Settings, log: Log) -> None:
+        self.settings = settings
+        self.log = log
+        self.loop = asyncio.get_running_loop()
+        self.reaper = Reaper(self.loop)
+        self.is_pid1 = os.getpid() == 1
+        self.stop_requested = asyncio.Event()
+        self.exit_code: int | None = None  # the first cause of the end wins
+        self.cmd: Child | None = None
+        self.exports = Exports(dict(settings.environ))
+        self.runner: StepRunner | None = None
+
+    async def run(self, cmd: Sequence[str]) -> int:
+        # stage 0: reaping and signals before anything can start a child.
+        self.take_pid1_duties()
+        try:
+            plan = make_plan(self.settings, cmd)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                self.log.error(str(problem))
+            self.log.error(f"invalid drop-ins: nothing was started (exit {Exit.CONFIG.value})")
+            return Exit.CONFIG
+        self.prepare_run_dir()
+        try:
+            # stage 1: cont-init.d
+            await self.run_cont_init(plan)
+            # stage 2: services (services.d) come with the services issue.
+            if self.exit_code is None and not self.stop_requested.is_set():
+                self.mark_ready()
+                # stage 3: the CMD, until it ends or a stop is requested.
+                await self.run_main(plan)
+        finally:
+            # stage 4: shutdown, whatever happened above.
+            await self.shutdown(plan)
+        return Exit.OK if self.exit_code is None else self.exit_code
+
+    # -- stage 0 -------------------------------------------------------------
+    def take_pid1_duties(self) -> None:
+        self.reaper.start()
+        if not self.is_pid1:
+            if become_subreaper():
+                self.log.info(
+                    f"not PID 1 (pid {os.getpid()}): running as child subreaper for our descendants"
+                )
+            else:
+                self.log.warn("not PID 1 and could not become a subreaper; orphans go elsewhere")
+        for sig in STOP_SIGNALS:
+            self.loop.add_signal_handler(sig, self.on_stop_signal, sig)
+        for sig in FORWARDED_SIGNALS:
+            self.loop.add_signal_handler(sig, self.forward_signal, sig)
+
+    def on_stop_signal(self, sig: signal.Signals) -> None:
+        if self.stop_requested.is_set():
+            self.log.info(f"got {sig.name} again; shutdown is already under way")
+            return
+        self.log.info(f"got {sig.name}: graceful shutdown")
+        self.stop_requested.set()
+        if self.runner is not None:
+            self.runner.stop_current()
+
+    def forward_signal(self, sig: signal.Signals) -> None:
+        if self.cmd is not None and self.cmd.running:
+            try:
+                os.kill(self.cmd.pid, sig)
+            except ProcessLookupError:
+                pass
+        else:
+            self.log.debug(f"got {sig.name}; no CMD running to forward it to")
+
+    def prepare_run_dir(self) -> None:
+        s = self.settings
+        for path in (s.run_dir, s.run_dir / "steps"):
+            path.mkdir(parents=True, exist_ok=True)
+        os.chmod(s.run_dir / "steps", 0o700)
+        s.ready_path.unlink(missing_ok=True)
+        problem = self.log.open_file(s.log_dir / "init.log")
+        if problem:
+            self.log.warn(problem)
+
+    # -- stage 1 -------------------------------------------------------------
+    async def run_cont_init(self, plan: BootPlan) -> None:
+        s = self.settings
+        shell = shutil.which("bash") or "/bin/sh"
+        self.runner = StepRunner(self.reaper, self.log, self.exports, s.run_dir / "steps", shell)
+        outcome = await run_folder(
+            self.runner,
+            plan.cont_init,
+            self.log,
+            stage="cont-init",
+            default_timeout=s.step_timeout,
+            behaviour_if_fails=s.behaviour_if_step_fails,
+            stop_requested=self.stop_requested,
+        )
+        self.exports.save(s.run_dir / "env.json")
+        if outcome.failed is not None:
+            self.log.error(
+                f"stopping the container: required step {outcome.failed.step.name} failed "
+                f"(exit {Exit.STEP_FAILED.value})"
+            )
+            self.finish(Exit.STEP_FAILED)
+
+    # -- stage 3 -------------------------------------------------------------
+    def mark_ready(self) -> None:
+        self.settings.ready_path.write_text(f"{time.time():.3f}\n")
+
+    async def run_main(self, plan: BootPlan) -> None:
+        waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self.stop_requested.wait())]
+        if plan.cmd:
+            try:
+                self.cmd = cmdmod.start_cmd(
+                    self.reaper, plan.cmd, self.exports.current(), plan.run_as
+                )
+            except SpawnError as exc:
+                self.log.error(f"CMD: {exc}")
+                self.finish(127)
+                return
+            self.log.info(f"CMD started: {plan.cmd[0]} (pid {self.cmd.pid})")
+            waits.append(self.cmd.exited)  # type: ignore[arg-type]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for fut in waits:
+            if fut is not getattr(self.cmd, "exited", None):
+                fut.cancel()
+        if self.cmd is not None and not self.cmd.running:
+            code = from_wait_status(self.cmd.exited.result())
+            self.log.info(f"CMD ended with exit code {code}; stopping the container")
+            self.finish(code)
+
+    def finish(self, code: int) -> None:
+        if self.exit_code is None:
+            self.exit_code = code
+
+    # -- stage 4 -------------------------------------------------------------
+    async def shutdown(self, plan: BootPlan) -> None:
+        started = time.monotonic()
+        self.settings.ready_path.unlink(missing_ok=True)
+        await self.stop_cmd()
+        if plan.cont_finish and self.runner is not None:
+            await run_folder(
+                self.runner,
+                plan.cont_finish,
+                self.log,
+                stage="cont-finish",
+                default_timeout=self.settings.step_timeout,
+                behaviour_if_fails=1,
+                budget=self.settings.finish_timeout or 0.0,
+            )
+        await self.sweep()
+        code = Exit.OK if self.exit_code is None else self.exit_code
+        self.log.info(f"shutdown complete in {time.monotonic() - started:.2f}s; exit code {code}")
+
+    async def stop_cmd(self) -> None:
+        if self.cmd is None or not self.cmd.running:
+            return
+        grace = self.settings.cmd_gracetime
+        self.log.info(f"stopping the CMD (TERM, KILL after {grace:g}s)")
+        _killpg(self.cmd.pid, signal.SIGTERM)
+        done, _ = await asyncio.wait([self.cmd.exited], timeout=grace)
+        if not done:
+            self.log.warn(f"CMD did not stop within {grace:g}s; killing it")
+            _killpg(self.cmd.pid, signal.SIGKILL)
+            await self.cmd.exited
+
+    async def sweep(self) -> None:
+        """TERM everything still running, KILL after HELIX_INIT_KILL_GRACETIME."""
+        if not self.reaper.has_children():
+            return
+        self.log.info("sending TERM to the remaining processes")
+        self._signal_rest(signal.SIGTERM)
+        deadline = time.monotonic() + self.settings.kill_gracetime
+        while self.reaper.has_children() and time.monotonic() < deadline:
+            self.reaper.reaped.clear()
+            try:
+                await asyncio.wait_for(self.reaper.reaped.wait(), deadline - time.monotonic())
+            except TimeoutError:
+                break
+        if self.reaper.has_children():
+            self.log.warn("processes left after the kill grace time; sending KILL")
+            self._signal_rest(signal.SIGKILL)
+            deadline = time.monotonic() + KILL_WAIT
+            while self.reaper.has_children() and time.monotonic() < deadline:
+                self.reaper.reaped.clear()
+                try:
+                    await asyncio.wait_for(self.reaper.reaped.wait(), 0.5)
+                except TimeoutError:
+                    continue
+
+    def _signal_rest(self, sig: signal.Signals) -> None:
+        if self.is_pid1:
+            try:
+                os.kill(-1, sig)  # every process in our PID namespace but us
+            except ProcessLookupError:
+                pass
+            return
+        import psutil  # only here: a subreaper must not kill(-1) the outer world
+
+        for proc in psutil.Process().children(recursive=True):
+            try:
+                proc.send_signal(sig)
+            except psutil.Error:
+                pass
+
+
+def _killpg(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def run(settings: Settings, cmd: Sequence[str], log: Log) -> int:
+    async def main() -> int:
+        return await Boot(settings, log).run(cmd)
+
+    return asyncio.run(main())

@@ -1,0 +1,76 @@
+"""The `helix-init` command: boot as the container's init, or one of the operator commands.
+
+    helix-init [--] [CMD ARGS...]     boot (the ENTRYPOINT); CMD runs after init
+    helix-init check                  validate drop-ins without running them
+    helix-init plan                   print the ordered steps (and, later, services)
+    helix-init health                 exit 0 when the container is ready
+
+A first argument that is not a known command is the CMD, so images can keep
+`CMD ["bash"]`; use `helix-init -- status` for a CMD that shares a command's name.
+Expected failures print one line and exit with the code from exitcodes.py;
+only a bug in helix-init itself shows a traceback (exit 70).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from helix_init import __version__
+from helix_init.exitcodes import Exit
+from helix_init.logsink import Log
+from helix_init.problems import ConfigError
+from helix_init.settings import Settings
+
+COMMANDS = ("check", "plan", "health", "help", "version")
+USAGE = __doc__.split("\n\n")[1] if __doc__ else ""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"helix-init: {problem}", file=sys.stderr)
+        return Exit.CONFIG
+    first = args[0] if args else ""
+    if first in ("-h", "--help", "help"):
+        print(f"usage:\n{USAGE}")
+        return Exit.OK
+    if first in ("--version", "version"):
+        print(f"helix-init {__version__}")
+        return Exit.OK
+    if first in COMMANDS:
+        return _operator_command(first, args[1:], settings)
+    if first == "--":
+        args = args[1:]
+    elif first.startswith("-"):
+        print(f"helix-init: unknown option {first}; see helix-init --help", file=sys.stderr)
+        return Exit.USAGE
+    return _boot(settings, args)
+
+
+def _boot(settings: Settings, cmd: list[str]) -> int:
+    from helix_init import boot
+
+    log = Log(verbosity=settings.verbosity)
+    try:
+        return boot.run(settings, cmd, log)
+    except Exception:
+        log.error("internal error in helix-init (a bug); traceback follows")
+        for line in traceback.format_exc().splitlines():
+            log.error(line)
+        return Exit.INTERNAL
+
+
+def _operator_command(name: str, args: list[str], settings: Settings) -> int:
+    from helix_init import operator
+
+    return operator.run(name, args, settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

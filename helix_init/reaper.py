@@ -1,0 +1,151 @@
+"""PID-1 duties: the one owner of waitpid(-1), the one place children are spawned.
+
+Runs in PID 1 (or as a child subreaper below another init). Why this shape:
+the init must reap orphans it never started, and must also learn the exit
+status of the children it did start (steps, supervisord, the CMD). Two
+waiters on the same children lose statuses to each other, so nothing else in
+the package calls wait(): every child is spawned here and registered before
+the event loop runs again (the loop is single-threaded, so its SIGCHLD handler
+cannot run in between). Exits of pids nobody registered are orphans; the last
+few are held in case a registration arrives late.
+
+subprocess.Popen is used for its careful fork/exec (user switching, process
+groups, close_fds), but never asked to wait: we set its returncode ourselves
+so its own clean-up never calls waitpid on a pid we already reaped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import signal
+import subprocess
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+PR_SET_CHILD_SUBREAPER = 36
+_HELD_EXITS = 256
+
+
+class SpawnError(Exception):
+    """The program could not be started at all (not found, not executable, bad format)."""
+
+
+@dataclass
+class Child:
+    pid: int
+    name: str
+    exited: asyncio.Future[int]  # os.waitstatus_to_exitcode(): -N when killed by signal N
+    popen: subprocess.Popen[bytes] = field(repr=False)
+
+    @property
+    def running(self) -> bool:
+        return not self.exited.done()
+
+
+def become_subreaper() -> bool:
+    """Ask the kernel to re-parent our orphaned descendants to us (prctl); True on success."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+class Reaper:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._children: dict[int, Child] = {}
+        self._held: OrderedDict[int, int] = OrderedDict()
+        self.orphans_reaped = 0
+        self.reaped = asyncio.Event()  # set whenever a child was collected
+
+    def start(self) -> None:
+        self._loop.add_signal_handler(signal.SIGCHLD, self.reap)
+        self.reap()  # children that ended before the handler existed
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        name: str,
+        env: Mapping[str, str],
+        stdin: int | None = subprocess.DEVNULL,
+        stdout: int | None = None,
+        new_session: bool = True,
+        process_group: int | None = None,
+        cwd: str | None = None,
+        user: int | None = None,
+        group: int | None = None,
+        extra_groups: list[int] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+        pass_fds: Sequence[int] = (),
+    ) -> Child:
+        try:
+            popen = subprocess.Popen(
+                list(argv),
+                stdin=stdin,
+                stdout=stdout,
+                stderr=subprocess.STDOUT if stdout is not None else None,
+                env=dict(env),
+                cwd=cwd,
+                start_new_session=new_session,
+                process_group=process_group,
+                user=user,
+                group=group,
+                extra_groups=extra_groups,
+                preexec_fn=preexec_fn,
+                pass_fds=tuple(pass_fds),
+                restore_signals=True,
+            )
+        except OSError as exc:
+            raise SpawnError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+        except (ValueError, KeyError, subprocess.SubprocessError) as exc:
+            raise SpawnError(f"cannot start {argv[0]}: {exc}") from None
+        child = Child(popen.pid, name, self._loop.create_future(), popen)
+        held = self._held.pop(popen.pid, None)
+        if held is not None:
+            self._finish(child, held)
+        else:
+            self._children[popen.pid] = child
+        return child
+
+    def reap(self) -> None:
+        """Collect every exited child; resolve registered ones, count the orphans."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            code = os.waitstatus_to_exitcode(status)
+            self.reaped.set()
+            child = self._children.pop(pid, None)
+            if child is not None:
+                self._finish(child, code)
+                continue
+            self.orphans_reaped += 1
+            self._held[pid] = code
+            while len(self._held) > _HELD_EXITS:
+                self._held.popitem(last=False)
+
+    @staticmethod
+    def _finish(child: Child, code: int) -> None:
+        child.popen.returncode = code
+        if not child.exited.done():
+            child.exited.set_result(code)
+
+    def has_children(self) -> bool:
+        """True while any process (registered or orphan) is still ours to reap."""
+        self.reap()
+        try:
+            os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return False
+        return True
+
+    def running(self) -> list[Child]:
+        return list(self._children.values())

@@ -1,0 +1,144 @@
+"""Settings: every HELIX_INIT_* knob, read once from the environment into a frozen dataclass.
+
+Nothing else in the package reads os.environ for configuration; code receives a
+Settings. Defaults keep the s6-overlay/GOW folder names so existing drop-ins work.
+Where an s6-overlay variable means the same thing, it is accepted too and the
+HELIX_INIT_* name wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from helix_init.problems import ConfigError, Problem
+
+
+@dataclass(frozen=True)
+class Settings:
+    cont_init_dir: Path = Path("/etc/cont-init.d")
+    cont_finish_dir: Path = Path("/etc/cont-finish.d")
+    services_dir: Path = Path("/etc/services.d")
+    run_dir: Path = Path("/run/helix-init")
+    log_dir: Path = Path("/var/log/helix-init")
+    service_log_dir: Path = Path("/var/log/helix-services")
+    step_timeout: float = 300.0  # per cont-init step; 0 = none; a step header can override
+    finish_timeout: float = 30.0  # budget for the whole cont-finish.d folder
+    behaviour_if_step_fails: int = 2  # 0 continue silently, 1 continue with a warning, 2 stop
+    cmd_user: str | None = None
+    cmd_shell: bool = False  # COMPAT: one string argument runs as `bash -c ARG`
+    cmd_gracetime: float = 10.0  # TERM to the CMD, then KILL
+    cmd_wait_for_services_maxtime: float = 0.0  # 0 = wait for readiness forever
+    kill_gracetime: float = 3.0  # final sweep: TERM to everything left, then KILL
+    service_log_maxbytes: int = 50 * 1024 * 1024
+    service_log_backups: int = 5
+    verbosity: int = 1
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def sock_path(self) -> Path:
+        """The init's control socket (root only)."""
+        return self.run_dir / "control.sock"
+
+    @property
+    def ready_path(self) -> Path:
+        return self.run_dir / "ready"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read the settings; every bad value is reported, naming its variable."""
+        problems: list[Problem] = []
+        reader = _Reader(env, problems)
+        d = cls()
+        s = cls(
+            cont_init_dir=reader.path("HELIX_INIT_CONT_INIT_DIR", d.cont_init_dir),
+            cont_finish_dir=reader.path("HELIX_INIT_CONT_FINISH_DIR", d.cont_finish_dir),
+            services_dir=reader.path("HELIX_INIT_SERVICES_DIR", d.services_dir),
+            run_dir=reader.path("HELIX_INIT_RUN_DIR", d.run_dir),
+            log_dir=reader.path("HELIX_INIT_LOG_DIR", d.log_dir),
+            service_log_dir=reader.path("HELIX_INIT_SERVICE_LOG_DIR", d.service_log_dir),
+            step_timeout=reader.seconds("HELIX_INIT_STEP_TIMEOUT", d.step_timeout),
+            finish_timeout=reader.seconds("HELIX_INIT_FINISH_TIMEOUT", d.finish_timeout),
+            behaviour_if_step_fails=reader.choice(
+                ("HELIX_INIT_BEHAVIOUR_IF_STEP_FAILS", "S6_BEHAVIOUR_IF_STAGE2_FAILS"),
+                d.behaviour_if_step_fails,
+                (0, 1, 2),
+            ),
+            cmd_user=env.get("HELIX_INIT_CMD_USER") or None,
+            cmd_shell=reader.flag("HELIX_INIT_CMD_SHELL", d.cmd_shell),
+            cmd_gracetime=reader.seconds("HELIX_INIT_CMD_GRACETIME", d.cmd_gracetime),
+            cmd_wait_for_services_maxtime=reader.seconds(
+                "HELIX_INIT_CMD_WAIT_FOR_SERVICES_MAXTIME", d.cmd_wait_for_services_maxtime
+            ),
+            kill_gracetime=reader.seconds("HELIX_INIT_KILL_GRACETIME", d.kill_gracetime),
+            service_log_maxbytes=int(
+                reader.seconds("HELIX_INIT_SERVICE_LOG_MAXBYTES", d.service_log_maxbytes)
+            ),
+            service_log_backups=reader.choice(
+                ("HELIX_INIT_SERVICE_LOG_BACKUPS",), d.service_log_backups, range(0, 1000)
+            ),
+            verbosity=reader.choice(("HELIX_INIT_VERBOSITY",), d.verbosity, (0, 1, 2)),
+            environ=dict(env),
+        )
+        if problems:
+            raise ConfigError(problems)
+        return s
+
+
+class _Reader:
+    """Parses one variable at a time, collecting problems instead of raising."""
+
+    def __init__(self, env: Mapping[str, str], problems: list[Problem]) -> None:
+        self.env = env
+        self.problems = problems
+
+    def path(self, name: str, default: Path) -> Path:
+        raw = self.env.get(name)
+        if not raw:
+            return default
+        if not raw.startswith("/"):
+            self.problems.append(Problem(name, f"must be an absolute path, got {raw!r}"))
+            return default
+        return Path(raw)
+
+    def seconds(self, name: str, default: float) -> float:
+        raw = self.env.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            self.problems.append(Problem(name, f"must be a number, got {raw!r}"))
+            return default
+        if value < 0 or value != value:
+            self.problems.append(Problem(name, f"must be 0 or more, got {raw!r}"))
+            return default
+        return value
+
+    def choice(self, names: tuple[str, ...], default: int, allowed: range | tuple[int, ...]) -> int:
+        for name in names:
+            raw = self.env.get(name)
+            if raw is None or raw == "":
+                continue
+            try:
+                value = int(raw)
+            except ValueError:
+                value = -1
+            if value not in allowed:
+                shown = f"{allowed[0]}..{allowed[-1]}" if isinstance(allowed, range) else allowed
+                self.problems.append(Problem(name, f"must be one of {shown}, got {raw!r}"))
+                return default
+            return value
+        return default
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.env.get(name, "").strip().lower()
+        if raw == "":
+            return default
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        self.problems.append(Problem(name, f"must be 1 or 0, got {raw!r}"))
+        return default
