@@ -1,0 +1,1 @@
+"""Services: services.d drop-ins parsed into a frozen plan (spec) and their start order (graph)."""

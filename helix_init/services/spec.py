@@ -1,0 +1,414 @@
+"""Service specs: read services.d drop-ins into a frozen ServicePlan, checking everything first.
+
+Plan, then act: this module starts nothing and reads no secret. Its only I/O is
+reading the drop-ins, `os.path.exists` for enabled_if and pwd/grp look-ups for
+`user` and `group`. Every problem in every file is collected and raised at once
+as one ConfigError, so `helix-init check` shows the operator the whole list.
+
+A folder holds one service per entry:
+- `NAME.toml`: the TOML schema below (ServiceSpec's fields, same names);
+- `NAME/` with an executable `run`: an s6-overlay v2 service folder, kept so
+  existing images migrate unchanged (optional executable `finish`; a `down`
+  file leaves it disabled; other s6 files such as `log/` are ignored);
+- dotfiles and README* are skipped; anything else is a problem.
+
+A `requires` on a service that exists but is disabled (enabled_if, `down`)
+counts as satisfied: the edge is dropped from the start graph, so turning a
+helper off never blocks the services that use it when it is there.
+"""
+
+from __future__ import annotations
+
+import grp
+import pwd
+import re
+import signal
+import stat
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal, TypeVar
+
+from helix_init.problems import ConfigError, Problem
+from helix_init.services import graph
+from helix_init.services.conditions import Condition, parse_condition
+from helix_init.services.fields import Fields, suggestion
+from helix_init.services.probes import (
+    Health,
+    Probe,
+    WaitFor,
+    parse_health,
+    parse_ready,
+    parse_wait_for,
+)
+
+Restart = Literal["always", "on-failure", "never"]
+T = TypeVar("T")
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+RESTARTS: dict[str, Restart] = {"always": "always", "on-failure": "on-failure", "never": "never"}
+TOP_KEYS = (
+    "command", "description", "requires", "wait_for", "ready", "health", "restart",
+    "backoff", "max_restarts", "essential", "stop_signal", "stop_timeout", "user", "group",
+    "working_dir", "environment", "secrets", "required_env", "inherit_exports", "enabled_if",
+    "stop_file", "finish",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Restart delays: initial, doubling up to max, ± jitter; reset after a run this long."""
+
+    initial: float = 0.5
+    max: float = 30.0
+    jitter: float = 0.2
+    reset_after: float = 60.0
+
+
+@dataclass(frozen=True)
+class Secret:
+    """Variable `name` of the service, read at start from init's `env` or from `file`."""
+
+    name: str
+    env: str | None
+    file: str | None
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service, as its drop-in says; `enabled` is enabled_if (or no `down` file) evaluated."""
+
+    name: str
+    command: tuple[str, ...]  # argv, no shell; ${VAR} is left for start time
+    source: str  # the file or folder it came from
+    description: str = ""
+    requires: tuple[str, ...] = ()
+    wait_for: tuple[WaitFor, ...] = ()
+    ready: Probe | None = None
+    health: Health | None = None
+    restart: Restart = "always"
+    backoff: Backoff = Backoff()
+    max_restarts: int = 0  # 0 = unlimited; else restarts allowed since the last backoff reset
+    essential: bool = False  # giving up stops the container
+    stop_signal: str = "TERM"  # name without SIG
+    stop_timeout: float = 10.0
+    user: str | None = None
+    group: str | None = None
+    working_dir: str | None = None
+    environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    secrets: tuple[Secret, ...] = ()
+    required_env: tuple[str, ...] = ()  # checked at start time
+    inherit_exports: bool | tuple[str, ...] = True  # cont-init exports: all, none, or these
+    enabled_if: Condition | None = None
+    enabled: bool = True
+    disabled_reason: str = ""
+    stop_file: str | None = None  # COMPAT: kept stopped while it exists (/tmp/.dockerd-stop)
+    finish: tuple[str, ...] | None = None  # argv run after each exit
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    """Every service and the order to start the enabled ones: level by level, each level at once."""
+
+    services: tuple[ServiceSpec, ...] = ()  # every service found, disabled ones too, by name
+    start_levels: tuple[tuple[str, ...], ...] = ()  # enabled services only
+
+    @property
+    def enabled(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.services if s.enabled)
+
+    @property
+    def stop_levels(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(reversed(self.start_levels))
+
+    def get(self, name: str) -> ServiceSpec:
+        for spec in self.services:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+def load_services(services_dir: Path, environ: Mapping[str, str]) -> ServicePlan:
+    """Read every drop-in in `services_dir` (missing folder = no services).
+
+    Raises ConfigError listing every problem in every file.
+    """
+    problems: list[Problem] = []
+    found = _read_folder(services_dir, environ, problems)
+    specs = [spec for spec in found.values() if spec is not None]
+    _check_requires(specs, set(found), problems)
+    if problems:
+        raise ConfigError(problems)
+    enabled = {s.name for s in specs if s.enabled}
+    deps = {s.name: [r for r in s.requires if r in enabled] for s in specs if s.enabled}
+    return ServicePlan(services=tuple(specs), start_levels=graph.start_levels(deps))
+
+
+def _read_folder(
+    folder: Path, environ: Mapping[str, str], problems: list[Problem]
+) -> dict[str, ServiceSpec | None]:
+    """Every entry by service name; None for one too broken to read (its name still counts)."""
+    if not folder.exists():
+        return {}
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as e:
+        problems.append(Problem(str(folder), f"cannot list the services folder: {e.strerror}"))
+        return {}
+    found: dict[str, ServiceSpec | None] = {}
+    sources: dict[str, Path] = {}
+    for entry in entries:
+        if entry.name.startswith(".") or entry.name.startswith("README"):
+            continue
+        if entry.is_dir():
+            name, spec = entry.name, _read_s6_folder(entry, problems)
+        elif entry.is_file() and entry.suffix == ".toml":
+            name, spec = entry.stem, _read_toml(entry, environ, problems)
+        else:
+            problems.append(
+                Problem(str(entry), "not a service: expected NAME.toml or an s6 folder NAME/run")
+            )
+            continue
+        if not NAME_RE.match(name):
+            problems.append(
+                Problem(
+                    str(entry),
+                    f"invalid service name {name!r}: use letters, digits, '_', '.' and '-',"
+                    " starting with a letter or digit",
+                )
+            )
+        if name in sources:
+            problems.append(
+                Problem(str(entry), f"service {name!r} is also defined by {sources[name]}")
+            )
+            continue
+        sources[name] = entry
+        found[name] = spec
+    return found
+
+
+def _read_s6_folder(folder: Path, problems: list[Problem]) -> ServiceSpec | None:
+    run, finish = folder / "run", folder / "finish"
+    if not run.is_file():
+        problems.append(Problem(str(folder), "s6 service folder without an executable 'run' file"))
+        return None
+    for script in (run, finish):
+        if script.exists() and not script.stat().st_mode & (
+            stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
+        ):
+            problems.append(Problem(str(script), "not executable (chmod +x it)"))
+    down = (folder / "down").exists()
+    return ServiceSpec(
+        name=folder.name,
+        command=(str(run),),
+        source=str(folder),
+        finish=(str(finish),) if finish.exists() else None,
+        enabled=not down,
+        disabled_reason="down file present" if down else "",
+    )
+
+
+def _read_toml(
+    path: Path, environ: Mapping[str, str], problems: list[Problem]
+) -> ServiceSpec | None:
+    where = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        problems.append(Problem(where, f"cannot read: {e.strerror}"))
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        problems.append(
+            Problem(where, f"not UTF-8 text (byte 0x{data[e.start]:02x} on line {line})")
+        )
+        return None
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        problems.append(Problem(where, f"TOML syntax error: {e}"))
+        return None
+    return _parse_service(Fields(table, where, problems), path.stem, environ)
+
+
+def _parse_service(f: Fields, name: str, environ: Mapping[str, str]) -> ServiceSpec:
+    """One service table; problems are recorded and the bad values replaced by defaults."""
+    f.only(TOP_KEYS)
+    d = ServiceSpec(name=name, command=(), source=f.where)
+    command = f.strings("command", non_empty=True)
+    if command is None and not f.has("command"):
+        f.problem("command", "missing: every service needs command = [argv...]")
+    requires = f.strings("requires") or ()
+    ready = parse_ready(f)
+    condition = _optional(f, "enabled_if", parse_condition)
+    reason = condition.failure(environ) if condition else None
+    return ServiceSpec(
+        name=name,
+        command=command or (),
+        source=f.where,
+        description=f.string("description") or "",
+        requires=tuple(dict.fromkeys(requires)),
+        wait_for=parse_wait_for(f),
+        ready=ready,
+        health=parse_health(f, ready),
+        restart=_restart(f),
+        backoff=_optional(f, "backoff", _backoff) or d.backoff,
+        max_restarts=f.integer("max_restarts", d.max_restarts, minimum=0),
+        essential=f.boolean("essential", d.essential),
+        stop_signal=_stop_signal(f),
+        stop_timeout=f.number("stop_timeout", d.stop_timeout),
+        user=_account(f, "user"),
+        group=_account(f, "group"),
+        working_dir=f.absolute_path("working_dir"),
+        environment=MappingProxyType(_environment(f)),
+        secrets=_secrets(f),
+        required_env=f.strings("required_env") or (),
+        inherit_exports=_inherit_exports(f),
+        enabled_if=condition,
+        enabled=reason is None,
+        disabled_reason=reason or "",
+        stop_file=f.absolute_path("stop_file"),
+        finish=f.strings("finish", non_empty=True),
+    )
+
+
+def _optional(f: Fields, name: str, parse: Callable[[Fields], T]) -> T | None:
+    sub = f.subtable(name)
+    return parse(sub) if sub is not None else None
+
+
+def _restart(f: Fields) -> Restart:
+    value = f.string("restart")
+    if value is None:
+        return "always"
+    if value not in RESTARTS:
+        allowed = ", ".join(repr(r) for r in RESTARTS)
+        f.problem("restart", f"must be one of {allowed}, got {value!r}")
+        return "always"
+    return RESTARTS[value]
+
+
+def _backoff(b: Fields) -> Backoff:
+    b.only(("initial", "max", "jitter", "reset_after"))
+    d = Backoff()
+    initial = b.number("initial", d.initial, positive=True)
+    maximum = b.number("max", max(d.max, initial))  # a large initial alone is not an error
+    jitter = b.number("jitter", d.jitter)
+    if maximum < initial:
+        b.problem("backoff.max", f"must be >= backoff.initial ({initial:g}), got {maximum:g}")
+    if jitter > 1:
+        b.problem("backoff.jitter", f"must be between 0 and 1, got {jitter:g}")
+    return Backoff(initial, maximum, jitter, b.number("reset_after", d.reset_after))
+
+
+def _stop_signal(f: Fields) -> str:
+    value = f.string("stop_signal")
+    if value is None:
+        return "TERM"
+    name = value.strip().upper().removeprefix("SIG")
+    if f"SIG{name}" not in signal.Signals.__members__:
+        known = [s.removeprefix("SIG") for s in signal.Signals.__members__]
+        f.problem("stop_signal", f"unknown signal {value!r}{suggestion(name, known)}")
+        return "TERM"
+    return name
+
+
+def _account(f: Fields, key: Literal["user", "group"]) -> str | None:
+    """A user or group that exists here, by name or number."""
+    raw: object = f.raw(key)
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)
+    elif raw is not None and not isinstance(raw, str):
+        f.wrong_type(key, "a name or a number", raw)
+        return None
+    if raw is None:
+        return None
+    try:
+        if raw.isascii() and raw.isdigit():
+            _ = pwd.getpwuid(int(raw)) if key == "user" else grp.getgrgid(int(raw))
+        else:
+            _ = pwd.getpwnam(raw) if key == "user" else grp.getgrnam(raw)
+    except (KeyError, OverflowError):
+        f.problem(key, f"unknown {key} {raw!r}")
+        return None
+    return raw
+
+
+def _environment(f: Fields) -> dict[str, str]:
+    table = f.subtable("environment")
+    env: dict[str, str] = {}
+    for var, value in table.items() if table else ():
+        if not _env_name_ok(var):
+            f.problem(f"environment.{var}", "not a valid variable name")
+        elif not isinstance(value, str):
+            f.wrong_type(f"environment.{var}", "a string", value)
+        else:
+            env[var] = value
+    return env
+
+
+def _secrets(f: Fields) -> tuple[Secret, ...]:
+    table = f.subtable("secrets")
+    secrets: list[Secret] = []
+    for var, value in table.items() if table else ():
+        key = f"secrets.{var}"
+        if not isinstance(value, dict):
+            f.wrong_type(key, 'a table such as { env = "VAR" } or { file = "/path" }', value)
+            continue
+        s = f.child(value, key)
+        s.only(("env", "file", "required"))
+        env, file = s.string("env"), s.absolute_path("file")
+        required = s.boolean("required", True)
+        if not _env_name_ok(var):
+            f.problem(key, "not a valid variable name")
+        elif s.has("env") and s.has("file"):
+            f.problem(key, "needs exactly one of env or file; got both")
+        elif not s.has("env") and not s.has("file"):
+            f.problem(key, "needs exactly one of env or file; got none")
+        elif env is not None or file is not None:
+            secrets.append(Secret(var, env, file, required))
+    return tuple(secrets)
+
+
+def _env_name_ok(name: str) -> bool:
+    return bool(name) and "=" not in name and "\0" not in name
+
+
+def _inherit_exports(f: Fields) -> bool | tuple[str, ...]:
+    value = f.raw("inherit_exports")
+    if value is None or isinstance(value, bool):
+        return True if value is None else value
+    if not isinstance(value, list):
+        f.wrong_type("inherit_exports", "a boolean or an array of variable names", value)
+        return True
+    return f.strings("inherit_exports") or ()
+
+
+def _check_requires(specs: list[ServiceSpec], names: set[str], problems: list[Problem]) -> None:
+    """Cross-file checks: every requirement exists, none is the service itself, no cycles.
+
+    `names` includes files too broken to parse, so a syntax error in one file is
+    not also reported as an unknown service in the files that require it.
+    """
+    deps: dict[str, tuple[str, ...]] = {}
+    for spec in specs:
+        for required in spec.requires:
+            if required == spec.name:
+                problems.append(Problem(spec.source, "requires: a service cannot require itself"))
+            elif required not in names:
+                hint = suggestion(required, names)
+                problems.append(
+                    Problem(spec.source, f"requires: unknown service {required!r}{hint}")
+                )
+        deps[spec.name] = tuple(r for r in spec.requires if r in names and r != spec.name)
+    sources = {spec.name: spec.source for spec in specs}
+    while cycle := graph.find_cycle(deps):
+        problems.append(
+            Problem(sources[cycle[0]], f"requires: dependency cycle {' -> '.join(cycle)}")
+        )
+        deps = {n: r for n, r in deps.items() if n not in cycle}
