@@ -21,14 +21,18 @@ import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from helix_init import cmd as cmdmod
+from helix_init import control
 from helix_init.contenv import Exports
 from helix_init.dropins import Step, discover_steps
 from helix_init.exitcodes import Exit, from_wait_status
 from helix_init.logsink import Log
 from helix_init.problems import ConfigError, Problem
 from helix_init.reaper import Child, Reaper, SpawnError, become_subreaper
+from helix_init.services.manager import ServiceManager
+from helix_init.services.spec import ServicePlan, load_services
 from helix_init.settings import Settings
 from helix_init.steps import StepRunner, run_folder
 
@@ -43,6 +47,7 @@ class BootPlan:
 
     cont_init: tuple[Step, ...]
     cont_finish: tuple[Step, ...]
+    services: ServicePlan
     cmd: tuple[str, ...]
     run_as: cmdmod.RunAs | None
 
@@ -52,6 +57,11 @@ def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
     cont_init, problems = discover_steps(settings.cont_init_dir)
     cont_finish, more = discover_steps(settings.cont_finish_dir)
     problems += more
+    services = ServicePlan()
+    try:
+        services = load_services(settings.services_dir, settings.environ)
+    except ConfigError as exc:
+        problems += exc.problems
     run_as = None
     if settings.cmd_user:
         try:
@@ -63,6 +73,7 @@ def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
     return BootPlan(
         tuple(cont_init),
         tuple(cont_finish),
+        services,
         tuple(cmdmod.cmd_argv(cmd, settings.cmd_shell)),
         run_as,
     )
@@ -78,8 +89,11 @@ class Boot:
         self.stop_requested = asyncio.Event()
         self.exit_code: int | None = None  # the first cause of the end wins
         self.cmd: Child | None = None
-        self.exports = Exports(dict(settings.environ))
+        # NOTIFY_SOCKET is ours (sd_notify upward), not our children's.
+        self.exports = Exports({k: v for k, v in settings.environ.items() if k != "NOTIFY_SOCKET"})
         self.runner: StepRunner | None = None
+        self.services: ServiceManager | None = None
+        self.stage = "preflight"
 
     async def run(self, cmd: Sequence[str]) -> int:
         # stage 0: reaping and signals before anything can start a child.
@@ -92,15 +106,18 @@ class Boot:
             self.log.error(f"invalid drop-ins: nothing was started (exit {Exit.CONFIG.value})")
             return Exit.CONFIG
         self.prepare_run_dir()
+        server = await control.serve(self.settings.sock_path, self.handle_control)
         try:
             # stage 1: cont-init.d
             await self.run_cont_init(plan)
-            # stage 2: services (services.d) come with the services issue.
-            if self.exit_code is None and not self.stop_requested.is_set():
-                self.mark_ready()
-                # stage 3: the CMD, until it ends or a stop is requested.
+            # stage 2: services, in dependency order; the CMD waits for their readiness.
+            if self.running():
+                await self.start_services(plan)
+            # stage 3: the CMD, until it ends, a stop is requested, or an essential service ends.
+            if self.running():
                 await self.run_main(plan)
         finally:
+            server.close()
             # stage 4: shutdown, whatever happened above.
             await self.shutdown(plan)
         return Exit.OK if self.exit_code is None else self.exit_code
@@ -170,12 +187,55 @@ class Boot:
             )
             self.finish(Exit.STEP_FAILED)
 
-    # -- stage 3 -------------------------------------------------------------
-    def mark_ready(self) -> None:
-        self.settings.ready_path.write_text(f"{time.time():.3f}\n")
+    def running(self) -> bool:
+        return self.exit_code is None and not self.stop_requested.is_set()
 
+    # -- stage 2 -------------------------------------------------------------
+    async def start_services(self, plan: BootPlan) -> None:
+        self.stage = "services"
+        if not plan.services.enabled:
+            self.settings.ready_path.write_text(f"{time.time():.3f}\n")
+            return
+        self.services = ServiceManager(
+            plan.services, self.settings, self.reaper, self.log, self.exports
+        )
+        try:
+            await self.services.start()
+        except Exception as exc:  # the manager has recorded why in .ended
+            self.log.error(f"cannot start services: {exc}")
+        if self.services.ended.done():
+            self.finish(*self.services.ended.result())
+            return
+        if plan.cmd:
+            await self.wait_for_services()
+
+    async def wait_for_services(self) -> None:
+        """Hold the CMD until all services are ready (or the configured maximum time)."""
+        assert self.services is not None
+        maxtime = self.settings.cmd_wait_for_services_maxtime
+        waits: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(self.services.all_ready.wait()),
+            asyncio.ensure_future(self.stop_requested.wait()),
+            self.services.ended,
+        ]
+        done, _ = await asyncio.wait(
+            waits, timeout=maxtime or None, return_when=asyncio.FIRST_COMPLETED
+        )
+        for fut in waits[:2]:
+            fut.cancel()
+        if self.services.ended.done():
+            self.finish(*self.services.ended.result())
+        elif not done:
+            self.finish(
+                Exit.READY_TIMEOUT, f"services not ready within {maxtime:g}s; not starting the CMD"
+            )
+
+    # -- stage 3 -------------------------------------------------------------
     async def run_main(self, plan: BootPlan) -> None:
+        self.stage = "running"
         waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self.stop_requested.wait())]
+        if self.services is not None:
+            waits.append(self.services.ended)  # type: ignore[arg-type]
         if plan.cmd:
             try:
                 self.cmd = cmdmod.start_cmd(
@@ -188,23 +248,54 @@ class Boot:
             self.log.info(f"CMD started: {plan.cmd[0]} (pid {self.cmd.pid})")
             waits.append(self.cmd.exited)  # type: ignore[arg-type]
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for fut in waits:
-            if fut is not getattr(self.cmd, "exited", None):
-                fut.cancel()
-        if self.cmd is not None and not self.cmd.running:
+        waits[0].cancel()
+        if self.services is not None and self.services.ended.done():
+            self.finish(*self.services.ended.result())
+        elif self.cmd is not None and not self.cmd.running:
             code = from_wait_status(self.cmd.exited.result())
             self.log.info(f"CMD ended with exit code {code}; stopping the container")
             self.finish(code)
 
-    def finish(self, code: int) -> None:
+    def finish(self, code: int, why: str = "") -> None:
+        """Record why the container ends; the first cause wins."""
         if self.exit_code is None:
             self.exit_code = code
+            if why:
+                self.log.error(f"stopping the container: {why} (exit {code})")
+
+    # -- operators ---------------------------------------------------------------
+    async def handle_control(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Answer the CLI on the control socket (see control.py)."""
+        what = request.get("cmd")
+        if what == "status":
+            return {"ok": True, "status": self.status()}
+        if what in ("start", "stop", "restart"):
+            if self.services is None or self.stage not in ("services", "running"):
+                return {"ok": False, "error": f"no services to control (stage {self.stage})"}
+            ok, message = await self.services.control(what, str(request.get("service", "")))
+            return {"ok": ok, "message" if ok else "error": message}
+        return {"ok": False, "error": f"unknown request {what!r}"}
+
+    def status(self) -> dict[str, Any]:
+        services = self.services.status() if self.services is not None else None
+        ready = self.stage == "running" and (services is None or bool(services["ready"]))
+        return {
+            "stage": self.stage,
+            "ready": ready,
+            "pid": os.getpid(),
+            "cmd": {"pid": self.cmd.pid, "running": self.cmd.running} if self.cmd else None,
+            "exports": {name: step for name, (_v, step) in self.exports.carried.items()},
+            "services": services,
+        }
 
     # -- stage 4 -------------------------------------------------------------
     async def shutdown(self, plan: BootPlan) -> None:
         started = time.monotonic()
+        self.stage = "shutdown"
         self.settings.ready_path.unlink(missing_ok=True)
         await self.stop_cmd()
+        if self.services is not None:
+            await self.services.stop_all()
         if plan.cont_finish and self.runner is not None:
             await run_folder(
                 self.runner,
@@ -229,7 +320,7 @@ class Boot:
         if not done:
             self.log.warn(f"CMD did not stop within {grace:g}s; killing it")
             _killpg(self.cmd.pid, signal.SIGKILL)
-            await self.cmd.exited
+            await asyncio.shield(self.cmd.exited)
 
     async def sweep(self) -> None:
         """TERM everything still running, KILL after HELIX_INIT_KILL_GRACETIME."""

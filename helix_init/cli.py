@@ -24,7 +24,7 @@ from helix_init.logsink import Log
 from helix_init.problems import ConfigError
 from helix_init.settings import Settings
 
-COMMANDS = ("check", "plan", "health", "help", "version")
+COMMANDS = ("check", "plan", "status", "health", "logs", "start", "stop", "restart")
 USAGE = __doc__.split("\n\n")[1] if __doc__ else ""
 
 
@@ -69,7 +69,11 @@ def _boot(settings: Settings, cmd: list[str]) -> int:
 def _operator_command(name: str, args: list[str], settings: Settings) -> int:
     from helix_init import operator
 
-    return operator.run(name, args, settings)
+    try:
+        return operator.run(name, args, settings)
+    except BrokenPipeError:  # `helix-init status --json | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return Exit.OK
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ class LineSplitter:
         while True:
             nl = self._buf.find(b"\n")
             if nl < 0 or nl > self._max:
-                if len(self._buf) >= self._max:
+                if len(self._buf) > self._max:  # at exactly max, the newline may be next
                     lines.append(_decode(self._buf[: self._max]))
                     del self._buf[: self._max]
                     continue

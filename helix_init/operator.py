@@ -1,65 +1,224 @@
-"""Operator commands that read the drop-ins or the init's state: check, plan, health.
+"""Operator commands beside a running init: check, plan, status, health, logs, start/stop/restart.
 
-Runs as a short-lived process beside the init (docker exec, a HEALTHCHECK).
+Runs as a short-lived process (docker exec, a HEALTHCHECK, a Kubernetes probe).
+check and plan read the drop-ins only; status, health and the control verbs
+ask the init over its root-only control socket; logs reads the per-service files.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import sys
+import time
+from pathlib import Path
+from typing import Any
 
-from helix_init.boot import make_plan
+from helix_init import control
+from helix_init.boot import BootPlan, make_plan
 from helix_init.exitcodes import Exit
 from helix_init.problems import ConfigError
 from helix_init.settings import Settings
 
+CONTROL_TIMEOUT = 5.0
+STOP_TIMEOUT = 600.0  # `stop dockerd` returns only once dockerd has exited
+
 
 def run(name: str, args: list[str], settings: Settings) -> int:
-    if name == "check":
-        return check(settings)
-    if name == "plan":
-        return plan(settings)
-    if name == "health":
-        return health(settings)
-    print(f"helix-init: unknown command {name}", file=sys.stderr)
-    return Exit.USAGE
-
-
-def check(settings: Settings) -> int:
+    parser = argparse.ArgumentParser(prog=f"helix-init {name}")
+    if name == "status":
+        parser.add_argument("--json", action="store_true", help="machine-readable output")
+    elif name == "logs":
+        parser.add_argument("-f", "--follow", action="store_true")
+        parser.add_argument("-n", "--lines", type=int, default=50)
+        parser.add_argument("service")
+    elif name in ("start", "stop", "restart"):
+        parser.add_argument("service")
+    opts = parser.parse_args(args)
     try:
-        boot_plan = make_plan(settings, [])
+        if name == "check":
+            return check(settings)
+        if name == "plan":
+            return plan(settings)
+        if name == "status":
+            return status(settings, opts.json)
+        if name == "health":
+            return health(settings)
+        if name == "logs":
+            return logs(settings, opts.service, opts.lines, opts.follow)
+        return act(settings, name, opts.service)
+    except control.NoPermission as exc:
+        print(f"helix-init {name}: {exc}; run it as root", file=sys.stderr)
+        return Exit.NO_PERMISSION
+    except control.ControlError as exc:
+        print(f"helix-init {name}: {exc}", file=sys.stderr)
+        return Exit.NOT_READY if name == "health" else Exit.USAGE
+
+
+def _plan_or_problems(settings: Settings) -> BootPlan | None:
+    try:
+        return make_plan(settings, [])
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem)
-        print(f"helix-init check: {len(exc.problems)} problem(s)", file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s); the container would not start", file=sys.stderr)
+        return None
+
+
+def check(settings: Settings) -> int:
+    boot_plan = _plan_or_problems(settings)
+    if boot_plan is None:
         return Exit.CONFIG
+    enabled = len(boot_plan.services.enabled)
     print(
         f"ok: {len(boot_plan.cont_init)} cont-init step(s), "
-        f"{len(boot_plan.cont_finish)} cont-finish step(s)"
+        f"{len(boot_plan.cont_finish)} cont-finish step(s), "
+        f"{enabled} service(s) enabled of {len(boot_plan.services.services)}"
     )
     return Exit.OK
 
 
 def plan(settings: Settings) -> int:
-    try:
-        boot_plan = make_plan(settings, [])
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem)
+    boot_plan = _plan_or_problems(settings)
+    if boot_plan is None:
         return Exit.CONFIG
     print(f"cont-init ({settings.cont_init_dir}):")
     for step in boot_plan.cont_init:
         extra = " optional" if step.optional else ""
         timeout = settings.step_timeout if step.timeout is None else step.timeout
         print(f"  {step.name}  [{step.kind}{extra}, timeout {timeout:g}s]")
+    print(f"services ({settings.services_dir}), started level by level:")
+    for i, level in enumerate(boot_plan.services.start_levels, 1):
+        for name in level:
+            spec = boot_plan.services.get(name)
+            needs = f" requires {', '.join(spec.requires)}" if spec.requires else ""
+            ready = f", ready by {spec.ready.kind}" if spec.ready else ""
+            print(f"  {i}. {name}{needs}{ready}, restart {spec.restart}")
+    for spec in boot_plan.services.services:
+        if not spec.enabled:
+            print(f"  -  {spec.name} disabled: {spec.disabled_reason}")
     print(f"cont-finish ({settings.cont_finish_dir}):")
     for step in boot_plan.cont_finish:
         print(f"  {step.name}  [{step.kind}]")
     return Exit.OK
 
 
+def _ask(settings: Settings, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+    return control.request(settings.sock_path, payload, timeout)
+
+
+def status(settings: Settings, as_json: bool) -> int:
+    answer = _ask(settings, {"cmd": "status"}, CONTROL_TIMEOUT)
+    st = answer["status"]
+    if as_json:
+        print(json.dumps(st, indent=2))
+        return Exit.OK
+    print(f"stage: {st['stage']}   ready: {'yes' if st['ready'] else 'no'}   init pid: {st['pid']}")
+    services = st.get("services") or {}
+    rows = [("SERVICE", "STATE", "READY", "PID", "UPTIME", "RESTARTS", "LAST EXIT / NOTE")]
+    for s in services.get("services", []):
+        note = s["reason"] if s["state"] != "ready" else (s["last_exit"] or "")
+        if s["next_retry_in"] is not None:
+            note = f"retry in {s['next_retry_in']:.1f}s; {s['last_exit']}"
+        rows.append(
+            (
+                s["name"],
+                s["state"],
+                "yes" if s["ready"] else "no",
+                str(s["pid"] or "-"),
+                _duration(s["uptime"]),
+                str(s["restarts"]),
+                note,
+            )
+        )
+    for s in services.get("disabled", []):
+        rows.append((s["name"], "disabled", "-", "-", "-", "-", s["reason"]))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[6])
+    for name, step in sorted(st.get("exports", {}).items()):
+        print(f"export {name} (from step {step})")
+    return Exit.OK
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, sec = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{sec:02d}s"
+
+
 def health(settings: Settings) -> int:
-    if settings.ready_path.exists():
+    """Exit 0 when every required service is ready (Docker HEALTHCHECK, Kubernetes probes)."""
+    st = _ask(settings, {"cmd": "status"}, CONTROL_TIMEOUT)["status"]
+    if st["ready"]:
         print("ready")
         return Exit.OK
-    print("not ready")
+    waiting = [
+        f"{s['name']} ({s['state']})"
+        for s in (st.get("services") or {}).get("services", [])
+        if not s["ready"]
+    ]
+    print(f"not ready: stage {st['stage']}" + (f"; {', '.join(waiting)}" if waiting else ""))
     return Exit.NOT_READY
+
+
+def act(settings: Settings, verb: str, service: str) -> int:
+    answer = _ask(settings, {"cmd": verb, "service": service}, STOP_TIMEOUT)
+    if not answer.get("ok"):
+        print(f"helix-init {verb}: {answer.get('error')}", file=sys.stderr)
+        return Exit.USAGE
+    print(answer.get("message", "ok"))
+    return Exit.OK
+
+
+def logs(settings: Settings, service: str, lines: int, follow: bool) -> int:
+    path = settings.service_log_dir / f"{service}.log"
+    if not path.exists():
+        known = sorted(p.stem for p in settings.service_log_dir.glob("*.log"))
+        print(
+            f"helix-init logs: no log {path} (logs: {', '.join(known) or 'none'})", file=sys.stderr
+        )
+        return Exit.USAGE
+    try:
+        with open(path, "rb") as f:
+            tail = f.read()[-max(lines, 0) * 4096 :] if lines else b""
+    except PermissionError:
+        print(f"helix-init logs: permission denied: {path}", file=sys.stderr)
+        return Exit.NO_PERMISSION
+    for line in tail.splitlines()[-lines:] if lines else []:
+        sys.stdout.buffer.write(line + b"\n")
+    sys.stdout.flush()
+    if follow:
+        _follow(path)
+    return Exit.OK
+
+
+def _follow(path: Path) -> None:
+    """tail -F: keep printing, across rotations, until interrupted."""
+    f = open(path, "rb")  # noqa: SIM115 - reopened on rotation
+    f.seek(0, os.SEEK_END)
+    inode = os.fstat(f.fileno()).st_ino
+    try:
+        while True:
+            data = f.read()
+            if data:
+                sys.stdout.buffer.write(data)
+                sys.stdout.flush()
+                continue
+            try:
+                rotated = os.stat(path).st_ino != inode
+            except FileNotFoundError:
+                rotated = False
+            if rotated:
+                f.close()
+                f = open(path, "rb")  # noqa: SIM115
+                inode = os.fstat(f.fileno()).st_ino
+                continue
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        f.close()

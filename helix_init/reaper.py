@@ -37,7 +37,10 @@ class SpawnError(Exception):
 class Child:
     pid: int
     name: str
-    exited: asyncio.Future[int]  # os.waitstatus_to_exitcode(): -N when killed by signal N
+    # os.waitstatus_to_exitcode(): -N when killed by signal N. Await it through
+    # asyncio.shield() or asyncio.wait(): cancelling a task that awaits it
+    # directly would cancel the future and lose the exit status.
+    exited: asyncio.Future[int]
     popen: subprocess.Popen[bytes] = field(repr=False)
 
     @property
@@ -58,7 +61,12 @@ class Reaper:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._children: dict[int, Child] = {}
-        self._held: OrderedDict[int, int] = OrderedDict()
+        # pid -> (number of the reap, exit code). The number tells an exit that
+        # happened during a spawn from a stale one of an earlier process with
+        # the same pid: pids wrap (pid_max is often 32768), and a stale exit
+        # must never end a new child (a probe, a service) the moment it starts.
+        self._held: OrderedDict[int, tuple[int, int]] = OrderedDict()
+        self._reaps = 0
         self.orphans_reaped = 0
         self.reaped = asyncio.Event()  # set whenever a child was collected
 
@@ -83,6 +91,7 @@ class Reaper:
         preexec_fn: Callable[[], None] | None = None,
         pass_fds: Sequence[int] = (),
     ) -> Child:
+        reaps_before = self._reaps
         try:
             popen = subprocess.Popen(
                 list(argv),
@@ -106,8 +115,8 @@ class Reaper:
             raise SpawnError(f"cannot start {argv[0]}: {exc}") from None
         child = Child(popen.pid, name, self._loop.create_future(), popen)
         held = self._held.pop(popen.pid, None)
-        if held is not None:
-            self._finish(child, held)
+        if held is not None and held[0] > reaps_before:
+            self._finish(child, held[1])
         else:
             self._children[popen.pid] = child
         return child
@@ -122,13 +131,14 @@ class Reaper:
             if pid == 0:
                 return
             code = os.waitstatus_to_exitcode(status)
+            self._reaps += 1
             self.reaped.set()
             child = self._children.pop(pid, None)
             if child is not None:
                 self._finish(child, code)
                 continue
             self.orphans_reaped += 1
-            self._held[pid] = code
+            self._held[pid] = (self._reaps, code)
             while len(self._held) > _HELD_EXITS:
                 self._held.popitem(last=False)
 

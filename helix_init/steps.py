@@ -132,7 +132,7 @@ class StepRunner:
         _signal_group(child.pid, signal.SIGTERM)
         await asyncio.wait([child.exited], timeout=KILL_AFTER_TERM)
         _signal_group(child.pid, signal.SIGKILL)  # the leader's forks too, whatever they ignore
-        await child.exited
+        await asyncio.shield(child.exited)
 
     def stop_current(self) -> None:
         """On a requested stop: TERM the running step's group; its timeout logic does the rest."""

@@ -1,0 +1,1 @@
+"""DNS for inner containers: read this level's resolv.conf, plan passthrough or relay, relay."""

@@ -1,0 +1,121 @@
+"""supervisord as a child of the init, and an async XML-RPC client on its root-only unix socket.
+
+Runs in PID 1. The client opens a new connection per call (HTTP/1.0): a call
+never blocks the event loop, and a failed connection is never reused (the
+stock SupervisorTransport keeps a broken one, see TESTBED.md). Calls that
+would wait inside supervisord (stopProcess with wait) are made with wait=False;
+the init watches the processes itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+import time
+import xmlrpc.client
+from collections.abc import Mapping
+from typing import Any
+
+from helix_init.logsink import Log, follow_pipe
+from helix_init.reaper import Child, Reaper
+from helix_init.services.render import EnginePaths
+
+_OWN_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
+START_TIMEOUT = 15.0
+SHUTDOWN_TIMEOUT = 5.0
+
+
+class EngineError(Exception):
+    """supervisord refused a call or is not reachable."""
+
+
+class Engine:
+    def __init__(self, reaper: Reaper, log: Log, paths: EnginePaths) -> None:
+        self._reaper = reaper
+        self._log = log
+        self.paths = paths
+        self.child: Child | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.child is not None and self.child.running
+
+    async def start(self, env: Mapping[str, str]) -> None:
+        """Spawn supervisord and wait until its RPC answers; EngineError if it does not."""
+        self.paths.socket.unlink(missing_ok=True)
+        read_fd, write_fd = os.pipe()
+        argv = [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(self.paths.conf)]
+        try:
+            self.child = self._reaper.spawn(argv, name="supervisord", env=env, stdout=write_fd)
+        finally:
+            os.close(write_fd)
+        follow_pipe(read_fd, self._log_line)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if not self.child.running:
+                raise EngineError(f"supervisord exited with code {self.child.exited.result()}")
+            try:
+                state = await self.call("supervisor.getState")
+                if state.get("statename") == "RUNNING":
+                    return
+            except (EngineError, OSError):
+                pass
+            await asyncio.wait([self.child.exited], timeout=0.02)
+        raise EngineError(f"supervisord did not answer within {START_TIMEOUT:g}s")
+
+    def _log_line(self, text: str) -> None:
+        # supervisord stamps its own lines; ours already carry a timestamp.
+        text = _OWN_TIMESTAMP.sub("", text)
+        # Its warning about the unauthenticated socket is moot: the socket is 0700, root only.
+        if "without any HTTP authentication checking" not in text:
+            self._log.line("supervisord", text)
+
+    async def call(self, method: str, *params: Any) -> Any:
+        body = xmlrpc.client.dumps(params, method, allow_none=True).encode()
+        try:
+            reader, writer = await asyncio.open_unix_connection(str(self.paths.socket))
+        except OSError as exc:
+            raise EngineError(f"cannot reach supervisord: {exc.strerror}") from None
+        try:
+            writer.write(
+                b"POST /RPC2 HTTP/1.0\r\nHost: localhost\r\nContent-Type: text/xml\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
+            data = await reader.read()
+        except OSError as exc:  # supervisord died mid-call
+            raise EngineError(f"supervisord dropped the call: {exc.strerror or exc}") from None
+        finally:
+            writer.close()
+        _, _, payload = data.partition(b"\r\n\r\n")
+        try:
+            result, _ = xmlrpc.client.loads(payload)
+        except xmlrpc.client.Fault as fault:
+            raise EngineError(fault.faultString) from None
+        except Exception as exc:  # a truncated answer from a dying supervisord
+            raise EngineError(f"bad answer from supervisord: {exc}") from None
+        return result[0]
+
+    async def stop(self) -> None:
+        """Ask supervisord to exit (all programs stopped already); TERM, then KILL if it hangs."""
+        if self.child is None or not self.child.running:
+            return
+        try:
+            await self.call("supervisor.shutdown")
+        except EngineError as exc:
+            self._log.debug(f"supervisord shutdown call failed: {exc}")
+            self._signal(15)
+        done, _ = await asyncio.wait([self.child.exited], timeout=SHUTDOWN_TIMEOUT)
+        if not done:
+            # No program is left under it, so nothing can be lost by killing it.
+            self._log.warn("supervisord did not exit in time; killing it")
+            self._signal(9)
+            await asyncio.shield(self.child.exited)
+
+    def _signal(self, sig: int) -> None:
+        if self.child is not None:
+            try:
+                os.kill(self.child.pid, sig)
+            except ProcessLookupError:
+                pass

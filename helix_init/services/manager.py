@@ -1,0 +1,219 @@
+"""All services of a level: start them in dependency order, report readiness, stop them in reverse.
+
+Runs in PID 1. Every enabled service gets a ServiceRunner at once; each waits
+for the READY events of what it `requires`, so the start order falls out of
+the graph and independent services start in parallel. Shutdown goes level by
+level in reverse (services in one level stop in parallel, each with its own
+stop_signal and stop_timeout), then supervisord exits.
+
+If supervisord itself dies, its services are orphaned to us: they are stopped
+(stop_signal, their full stop_timeout, then KILL: dockerd keeps its grace) and
+the engine and services start again, so two copies can never run. More than
+ENGINE_RESTARTS engine deaths within ENGINE_WINDOW seconds stop the container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import difflib
+import os
+import time
+from typing import Any
+
+from helix_init.cmd import RunAs, resolve_user
+from helix_init.contenv import Exports
+from helix_init.exitcodes import Exit
+from helix_init.logsink import Log
+from helix_init.reaper import Reaper
+from helix_init.services.backoff import RestartClock
+from helix_init.services.engine import Engine, EngineError
+from helix_init.services.logtail import LogMirror
+from helix_init.services.notify import Upward
+from helix_init.services.render import EnginePaths, supervisord_conf
+from helix_init.services.spec import ServicePlan, ServiceSpec
+from helix_init.services.state import State
+from helix_init.services.supervise import ServiceContext, ServiceRunner
+from helix_init.settings import Settings
+
+ENGINE_RESTARTS = 3
+ENGINE_WINDOW = 60.0
+
+
+class ServiceManager:
+    def __init__(
+        self, plan: ServicePlan, settings: Settings, reaper: Reaper, log: Log, exports: Exports
+    ) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.log = log
+        self.exports = exports
+        self.paths = EnginePaths(settings.run_dir, settings.service_log_dir)
+        self.engine = Engine(reaper, log, self.paths)
+        self.mirror = LogMirror(log)
+        self.upward = Upward(settings.environ.get("NOTIFY_SOCKET"))
+        self.all_ready = asyncio.Event()
+        self.ended: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
+        self.runners: dict[str, ServiceRunner] = {}
+        self._engine_deaths: list[float] = []
+        self._engine_watch: asyncio.Task[None] | None = None
+        self._shutting_down = False
+        self._told_ready = False
+        secret_sources = {s.env for spec in plan.services for s in spec.secrets if s.env}
+        self._hidden = secret_sources | {"NOTIFY_SOCKET"}
+        enabled = [s for s in plan.services if s.enabled]
+        ctx = ServiceContext(
+            reaper=reaper,
+            log=log,
+            engine=self.engine,
+            paths=self.paths,
+            environ=settings.environ,
+            base_env=self._base_env,
+            ready_event=lambda name: r.ready_event if (r := self.runners.get(name)) else None,
+            changed=self._changed,
+            gave_up=self._gave_up,
+            add_secret=self.mirror.mask,
+        )
+        for spec in enabled:
+            self.runners[spec.name] = ServiceRunner(
+                spec, ctx, _run_as(spec), RestartClock(spec.backoff)
+            )
+
+    def _base_env(self, inherit: bool | tuple[str, ...]) -> dict[str, str]:
+        env = self.exports.only_carried(inherit)
+        for name in self._hidden:
+            env.pop(name, None)
+        return env
+
+    # -- start ---------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start supervisord and every service; returns at once (readiness comes later)."""
+        p = self.paths
+        for folder, mode in ((p.launch_dir, 0o700), (p.notify_dir, 0o755)):
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(folder, mode)
+        p.log_dir.mkdir(parents=True, exist_ok=True)
+        specs = [r.spec for r in self.runners.values()]
+        conf = supervisord_conf(
+            p, specs, self.settings.service_log_maxbytes, self.settings.service_log_backups
+        )
+        fd = os.open(p.conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(conf)
+        for spec in self.plan.services:
+            if not spec.enabled:
+                self.log.info(f"service {spec.name}: disabled ({spec.disabled_reason})")
+        for name in self.runners:
+            self.mirror.follow(name, p.log_file(name))
+        self.mirror.start()
+        await self._start_engine()
+        for runner in self.runners.values():
+            runner.begin()
+        self._changed()
+
+    async def _start_engine(self) -> None:
+        env = {"PATH": self.settings.environ.get("PATH", os.defpath), "LANG": "C.UTF-8"}
+        try:
+            await self.engine.start(env)
+        except EngineError as exc:
+            self._end(Exit.ENGINE_LOST, f"supervisord: {exc}")
+            raise
+        self._engine_watch = asyncio.get_running_loop().create_task(self._watch_engine())
+
+    async def _watch_engine(self) -> None:
+        assert self.engine.child is not None
+        code = await asyncio.shield(self.engine.child.exited)  # a cancel must not cancel the exit
+        if self._shutting_down:
+            return
+        now = time.monotonic()
+        self._engine_deaths = [t for t in self._engine_deaths if now - t < ENGINE_WINDOW] + [now]
+        self.log.error(f"supervisord died (code {code}); stopping its services before a restart")
+        wanted = [n for n, r in self.runners.items() if r.state is not State.STOPPED]
+        await self._stop_levels("supervisord died")
+        if len(self._engine_deaths) > ENGINE_RESTARTS:
+            self._end(Exit.ENGINE_LOST, f"supervisord died {len(self._engine_deaths)} times")
+            return
+        with contextlib.suppress(EngineError):
+            await self._start_engine()
+            for name in wanted:
+                self.runners[name].start()
+
+    # -- readiness -------------------------------------------------------------------
+    def _changed(self) -> None:
+        if self._shutting_down:
+            return
+        ready = all(
+            r.ready_event.is_set() or r.state is State.STOPPED for r in self.runners.values()
+        )
+        if ready and not self.all_ready.is_set():
+            self.all_ready.set()
+            self.settings.ready_path.write_text(f"{time.time():.3f}\n")
+            if not self._told_ready:
+                self._told_ready = True
+                self.upward.send("READY=1")
+                self.log.info(f"all {len(self.runners)} service(s) ready")
+        elif not ready and self.all_ready.is_set():
+            self.all_ready.clear()
+            self.settings.ready_path.unlink(missing_ok=True)
+
+    def _gave_up(self, name: str, why: str) -> None:
+        if self.runners[name].spec.essential:
+            self._end(Exit.SERVICE_GAVE_UP, f"essential service {name} gave up: {why}")
+
+    def _end(self, code: int, message: str) -> None:
+        if not self.ended.done():
+            self.ended.set_result((code, message))
+
+    # -- stop ------------------------------------------------------------------------
+    async def stop_all(self) -> None:
+        self._shutting_down = True
+        self.upward.send("STOPPING=1")
+        self.settings.ready_path.unlink(missing_ok=True)
+        if self._engine_watch is not None:
+            self._engine_watch.cancel()
+        await self._stop_levels("shutdown")
+        await self.engine.stop()
+        self.mirror.stop()
+        for runner in self.runners.values():
+            if runner.notify is not None:
+                runner.notify.close()
+
+    async def _stop_levels(self, why: str) -> None:
+        for level in self.plan.stop_levels:
+            runners = [self.runners[n] for n in level if n in self.runners]
+            await asyncio.gather(*(r.stop(why) for r in runners))
+
+    # -- control -----------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return {
+            "ready": self.all_ready.is_set(),
+            "services": [r.status() for r in self.runners.values()],
+            "disabled": [
+                {"name": s.name, "reason": s.disabled_reason}
+                for s in self.plan.services
+                if not s.enabled
+            ],
+            "engine": {
+                "pid": self.engine.child.pid if self.engine.alive and self.engine.child else None,
+                "restarts": len(self._engine_deaths),
+            },
+        }
+
+    async def control(self, action: str, name: str) -> tuple[bool, str]:
+        runner = self.runners.get(name)
+        if runner is None:
+            close = difflib.get_close_matches(name, list(self.runners), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return False, f"no enabled service {name!r}{hint}"
+        if action in ("stop", "restart"):
+            await runner.stop(f"{action} requested")
+        if action in ("start", "restart"):
+            runner.start()
+        return True, f"{name}: {runner.state.value}"
+
+
+def _run_as(spec: ServiceSpec) -> RunAs | None:
+    if spec.user is None and spec.group is None:
+        return None
+    user = spec.user or "root"
+    return resolve_user(f"{user}:{spec.group}" if spec.group else user)

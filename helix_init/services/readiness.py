@@ -1,0 +1,117 @@
+"""Run readiness, health and wait_for checks against a live service (in PID 1, async, bounded).
+
+Each check is one attempt with its own timeout and answers True or False;
+`wait_until` repeats one with tenacity until it passes, its time is up, or the
+service has died. The docker check speaks HTTP to the Engine API socket
+directly (`GET /_ping`, answered `OK` once the API serves): PID 1 never imports
+the docker SDK (its import costs ~0.4 s and 40 MB, see TESTBED.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from urllib.parse import urlsplit
+
+from helix_init.reaper import Reaper, SpawnError
+
+Check = Callable[[], Awaitable[bool]]
+
+
+def split_host_port(target: str) -> tuple[str, int]:
+    host, _, port = target.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    return ("127.0.0.1" if host == "localhost" else host), int(port)
+
+
+async def unix_connects(path: str, timeout: float) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), timeout)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
+async def tcp_connects(target: str, timeout: float) -> bool:
+    host, port = split_host_port(target)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
+async def http_status(url: str, timeout: float, *, unix_path: str | None = None) -> int | None:
+    """Status code of GET url (over unix_path when given), None when no answer."""
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    request = f"GET {path} HTTP/1.0\r\nHost: {parts.hostname or 'localhost'}\r\n\r\n".encode()
+
+    async def ask() -> int | None:
+        if unix_path is not None:
+            reader, writer = await asyncio.open_unix_connection(unix_path)
+        else:
+            host, port = split_host_port(f"{parts.hostname}:{parts.port or 80}")
+            reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(request)
+            status_line = await reader.readline()
+        finally:
+            writer.close()
+        fields = status_line.split()
+        return int(fields[1]) if len(fields) >= 2 and fields[1].isdigit() else None
+
+    try:
+        return await asyncio.wait_for(ask(), timeout)
+    except (OSError, TimeoutError, ValueError):
+        return None
+
+
+async def docker_pings(socket_url: str, timeout: float) -> bool:
+    path = socket_url.removeprefix("unix://")
+    return await http_status("http://docker/_ping", timeout, unix_path=path) == 200
+
+
+async def command_succeeds(
+    reaper: Reaper, argv: Sequence[str], env: Mapping[str, str], timeout: float
+) -> bool:
+    try:
+        child = reaper.spawn(argv, name="probe", env=env)
+    except SpawnError:
+        return False
+    done, _ = await asyncio.wait([child.exited], timeout=timeout)
+    if not done:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        await asyncio.shield(child.exited)
+        return False
+    return child.exited.result() == 0
+
+
+async def wait_until(
+    check: Check, *, interval: float, timeout: float, alive: Callable[[], bool]
+) -> bool:
+    """Repeat `check` every `interval` s until it passes (True), times out or the service dies."""
+    import tenacity
+
+    def dead_or_late(state: tenacity.RetryCallState) -> bool:
+        late = timeout > 0 and (state.seconds_since_start or 0) >= timeout
+        return late or not alive()
+
+    retrying = tenacity.AsyncRetrying(
+        stop=dead_or_late,
+        wait=tenacity.wait_fixed(interval),
+        retry=tenacity.retry_if_result(lambda passed: passed is not True),
+        retry_error_callback=lambda _state: False,
+    )
+    async def attempt() -> bool:
+        return await check()
+
+    result: bool = await retrying(attempt)
+    return result

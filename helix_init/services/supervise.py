@@ -1,0 +1,520 @@
+"""One service's life under the init: gate, spawn, readiness, health, exit, backoff, stop.
+
+Runs in PID 1, one asyncio task per service. supervisord spawns the process
+(in its own process group); the init watches it through a pidfd (no polling,
+and no second waiter on a child that is not ours), decides what an exit means
+under the restart policy, and never starts a service again while any process
+of its previous group is alive (so there are never two copies of a daemon).
+Every state change goes through state.next_state().
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from helix_init.cmd import RunAs
+from helix_init.logsink import Log
+from helix_init.reaper import Reaper
+from helix_init.services import readiness
+from helix_init.services.backoff import RestartClock
+from helix_init.services.engine import Engine, EngineError
+from helix_init.services.notify import NotifyListener
+from helix_init.services.probes import Probe, WaitFor
+from helix_init.services.render import EnginePaths, Launch, expand, signal_number
+from helix_init.services.spec import ServiceSpec
+from helix_init.services.state import Event, State, next_state
+
+EXIT_INFO_TIMEOUT = 3.0  # how long supervisord may take to notice an exit we saw
+KILL_MARGIN = 5.0  # past stop_timeout, supervisord has KILLed; we double-check after this
+STOP_FILE_POLL = 1.0
+FINISH_TIMEOUT = 5.0
+
+
+@dataclass
+class ServiceContext:
+    """What a service needs from the rest of the init: narrow on purpose."""
+
+    reaper: Reaper
+    log: Log
+    engine: Engine
+    paths: EnginePaths
+    environ: Mapping[str, str]  # the init's own environment (secret sources)
+    base_env: Callable[[bool | tuple[str, ...]], dict[str, str]]
+    ready_event: Callable[[str], asyncio.Event | None]
+    changed: Callable[[], None]
+    gave_up: Callable[[str, str], None]
+    add_secret: Callable[[str], None]
+
+
+class _Forced(Exception):
+    """The init ended the run: not ready in time, or unhealthy."""
+
+
+class _Held(Exception):
+    """The run was stopped because the service's stop file appeared."""
+
+
+class ServiceRunner:
+    def __init__(
+        self, spec: ServiceSpec, ctx: ServiceContext, run_as: RunAs | None, clock: RestartClock
+    ) -> None:
+        self.spec = spec
+        self.ctx = ctx
+        self.run_as = run_as
+        self.clock = clock
+        self.state = State.WAITING
+        self.reason = ""
+        self.pid: int | None = None
+        self.started_at: float | None = None  # wall clock, for status
+        self.restarts = 0
+        self.last_exit = ""
+        self.next_retry: float | None = None
+        self.ready_event = asyncio.Event()
+        self.notify = (
+            NotifyListener(ctx.paths.notify_socket(spec.name)) if _notifies(spec) else None
+        )
+        self._exit: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._run_started = 0.0
+
+    # -- control ---------------------------------------------------------------
+    def begin(self) -> None:
+        if self.notify is not None and self.notify._sock is None:
+            self.notify.open(self.run_as.uid if self.run_as else None)
+        self._task = asyncio.get_running_loop().create_task(self._life())
+
+    @property
+    def active(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def stop(self, why: str) -> None:
+        """Stop for good (operator, shutdown): no restart until start() is called."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.state is State.STOPPED:
+            return
+        if self.state is not State.STOPPING:
+            self._to(Event.STOP, why)
+        await self._terminate()
+        self._to(Event.STOPPED, why)
+
+    def start(self) -> None:
+        if self.active:
+            return
+        self._to(Event.START, "start requested")
+        self.clock.failures = 0
+        self.begin()
+
+    # -- the life loop -----------------------------------------------------------
+    async def _life(self) -> None:
+        while True:
+            if not await self._gate():
+                continue
+            problem = self._write_launch()
+            if problem:
+                self._give_up(problem)
+                return
+            try:
+                await self._spawn()
+                statename, status, description = await self._run_until_exit()
+                forced = ""
+            except _Forced as exc:
+                statename, status, description = "EXITED", -1, ""
+                forced = str(exc)
+            except _Held:
+                self._to(Event.START, f"will start again once {self.spec.stop_file} is gone")
+                continue
+            ran_for = time.monotonic() - self._run_started
+            self.last_exit = forced or description
+            if statename == "STOPPED" and not forced:  # stopped behind our back (supervisorctl)
+                self._to(Event.STOP, "stopped through supervisorctl")
+                self._to(Event.STOPPED, "stopped through supervisorctl")
+                return
+            await self._run_finish(status)
+            if not await self._after_exit(ok=not forced and status == 0, ran_for=ran_for):
+                return
+
+    async def _after_exit(self, ok: bool, ran_for: float) -> bool:
+        """Apply the restart policy; True to go round again."""
+        spec = self.spec
+        if spec.restart == "never" or (spec.restart == "on-failure" and ok):
+            if spec.essential and not ok:
+                self._give_up(f"ended ({self.last_exit}) and its restart policy is {spec.restart}")
+            else:
+                self._to(Event.DONE, self.last_exit)
+            return False
+        self.clock.record_exit(ran_for)
+        if self.clock.exhausted(spec.max_restarts):
+            self._give_up(f"restart budget of {spec.max_restarts} used up ({self.last_exit})")
+            return False
+        delay = self.clock.delay()
+        self.next_retry = time.time() + delay
+        self._to(Event.CRASH, f"{self.last_exit}; restarting in {delay:.2f}s")
+        await asyncio.sleep(delay)
+        self.next_retry = None
+        self.restarts += 1
+        self._to(Event.RETRY, f"restart #{self.restarts}")
+        return True
+
+    async def _gate(self) -> bool:
+        """Wait for requires, stop file and wait_for; False when a wait_for timed out."""
+        for dep in self.spec.requires:
+            event = self.ctx.ready_event(dep)
+            if event is not None and not event.is_set():
+                self._note(f"waiting for {dep} to be ready")
+                await event.wait()
+        stop_file = self.spec.stop_file
+        if stop_file and os.path.exists(stop_file):
+            self._note(f"held while {stop_file} exists")
+            while os.path.exists(stop_file):
+                await asyncio.sleep(STOP_FILE_POLL)
+        for wait in self.spec.wait_for:
+            self._note(f"waiting for {wait.kind} {' or '.join(wait.targets)}")
+            if not await readiness.wait_until(
+                self._wait_check(wait), interval=0.1, timeout=wait.timeout, alive=lambda: True
+            ):
+                self.last_exit = f"wait_for {wait.kind} not met within {wait.timeout:g}s"
+                self._to(Event.CRASH, self.last_exit)
+                await asyncio.sleep(self.clock.delay())
+                self._to(Event.RETRY, "retrying")
+                return False
+        return True
+
+    def _wait_check(self, wait: WaitFor) -> readiness.Check:
+        env = self.ctx.base_env(self.spec.inherit_exports)
+        targets = [expand(t, env) for t in wait.targets]
+
+        async def check() -> bool:
+            for target in targets:
+                if wait.kind == "path" and os.path.exists(target):
+                    return True
+                if wait.kind == "unix" and await readiness.unix_connects(target, 1.0):
+                    return True
+                if wait.kind == "tcp" and await readiness.tcp_connects(target, 1.0):
+                    return True
+            return False
+
+        return check
+
+    # -- start -------------------------------------------------------------------
+    def _write_launch(self) -> str | None:
+        """Write this start's launch file; returns a problem when a required input is missing."""
+        spec = self.spec
+        env = self.ctx.base_env(spec.inherit_exports)
+        for key, value in spec.environment.items():
+            env[key] = expand(value, env)
+        missing = [name for name in spec.required_env if not env.get(name)]
+        files: dict[str, str] = {}
+        for secret in spec.secrets:
+            if secret.env is not None:
+                value = self.ctx.environ.get(secret.env, "")
+                if value:
+                    env[secret.name] = value
+                    self.ctx.add_secret(value)
+                elif secret.required:
+                    missing.append(secret.env)
+            elif secret.file is not None:
+                if os.path.exists(secret.file):
+                    files[secret.name] = secret.file
+                    with contextlib.suppress(OSError), open(secret.file) as f:
+                        self.ctx.add_secret(f.read().strip())
+                elif secret.required:
+                    missing.append(f"{secret.name} (file {secret.file})")
+        if missing:
+            return f"missing required variable(s): {', '.join(missing)}"
+        if self.notify is not None:
+            env["NOTIFY_SOCKET"] = str(self.notify.path)
+        run_as = self.run_as
+        launch = Launch(
+            name=spec.name,
+            argv=tuple(expand(arg, env) for arg in spec.command),
+            env=env,
+            secret_files=files,
+            uid=run_as.uid if run_as else None,
+            gid=run_as.gid if run_as else None,
+            groups=run_as.groups if run_as else (),
+            cwd=spec.working_dir,
+        )
+        path = self.ctx.paths.launch_file(spec.name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(launch.to_json())
+        return None
+
+    async def _spawn(self) -> None:
+        if self.notify is not None:
+            self.notify.reset()
+        await self._wait_group_gone()
+        self._run_started = time.monotonic()
+        try:
+            await self.ctx.engine.call("supervisor.startProcess", self.spec.name, False)
+            info: dict[str, Any] = await self.ctx.engine.call(
+                "supervisor.getProcessInfo", self.spec.name
+            )
+        except EngineError as exc:
+            raise _Forced(f"supervisord could not start it: {exc}") from None
+        self.pid = int(info.get("pid") or 0) or None
+        self.started_at = time.time()
+        self._exit = _pid_exit(self.pid)
+        self._to(Event.SPAWN, f"pid {self.pid}")
+
+    async def _run_until_exit(self) -> tuple[str, int, str]:
+        assert self._exit is not None
+        watchers: list[asyncio.Future[tuple[str, str]]] = [
+            asyncio.ensure_future(self._readiness_then_health())
+        ]
+        done: set[asyncio.Future[Any]] = set()
+        if self.spec.stop_file:
+            watchers.append(asyncio.ensure_future(self._watch_stop_file(self.spec.stop_file)))
+        try:
+            waits: list[asyncio.Future[Any]] = [self._exit, *watchers]
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for watcher in watchers:
+                if watcher not in done:
+                    watcher.cancel()
+        # A watcher that ends has a verdict; the process is still running then.
+        for watcher in watchers:
+            if watcher in done:
+                kind, reason = watcher.result()
+                if kind == "held":
+                    self._to(Event.STOP, reason)
+                    await self._terminate()
+                    self._to(Event.STOPPED, f"{reason}; exited")
+                    raise _Held()
+                self.ctx.log.warn(f"service {self.spec.name}: {reason}; stopping it")
+                await self._terminate()
+                raise _Forced(reason)
+        return await self._exit_info()
+
+    async def _readiness_then_health(self) -> tuple[str, str]:
+        ready = self.spec.ready
+        if ready is not None:
+            passed = await readiness.wait_until(
+                self._probe_check(ready, ready.timeout or 5.0),
+                interval=ready.interval,
+                timeout=ready.timeout,
+                alive=lambda: self._exit is not None and not self._exit.done(),
+            )
+            if not passed:
+                if self._exit is not None and self._exit.done():
+                    await asyncio.Future()  # it died: the exit path reports it
+                return "forced", f"not ready within {ready.timeout:g}s"
+        self._to(Event.PROBE_OK, "ready")
+        health = self.spec.health
+        while health is None:
+            await asyncio.Future()  # nothing more to watch; the exit ends this
+        check = self._probe_check(health.probe, health.timeout)
+        failures = 0
+        while True:
+            await asyncio.sleep(health.interval)
+            failures = 0 if await check() else failures + 1
+            if failures >= health.failures:
+                return "forced", f"unhealthy ({failures} failed health checks)"
+
+    def _probe_check(self, probe: Probe, timeout: float) -> readiness.Check:
+        env = self.ctx.base_env(self.spec.inherit_exports)
+        target = probe.target
+        kind = probe.kind
+        if kind == "notify":
+            assert self.notify is not None
+            notify = self.notify
+
+            async def notified() -> bool:
+                return notify.ready.is_set()
+
+            return notified
+        if kind == "command":
+            argv = [expand(a, env) for a in (target if isinstance(target, tuple) else ())]
+            return lambda: readiness.command_succeeds(self.ctx.reaper, argv, env, timeout)
+        text = expand(str(target), env)
+        if kind == "unix":
+            return lambda: readiness.unix_connects(text, timeout)
+        if kind == "tcp":
+            return lambda: readiness.tcp_connects(text, timeout)
+        if kind == "docker":
+            return lambda: readiness.docker_pings(text, timeout)
+
+        async def http_ok() -> bool:
+            return await readiness.http_status(text, timeout) == probe.status
+
+        return http_ok
+
+    async def _watch_stop_file(self, path: str) -> tuple[str, str]:
+        while not os.path.exists(path):
+            await asyncio.sleep(STOP_FILE_POLL)
+        return "held", f"{path} exists"
+
+    async def _exit_info(self) -> tuple[str, int, str]:
+        """supervisord's view of the exit: (statename, exitstatus, description).
+
+        Each call also makes supervisord run its loop once, and it reaps in
+        every loop, so asking is what makes it notice the exit quickly.
+        """
+        deadline = time.monotonic() + EXIT_INFO_TIMEOUT
+        info: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            try:
+                info = await self.ctx.engine.call("supervisor.getProcessInfo", self.spec.name)
+            except EngineError:
+                break
+            if info.get("statename") not in ("RUNNING", "STARTING", "STOPPING"):
+                break
+            await asyncio.sleep(0.01)
+        await self._wait_group_gone()
+        self.pid = None
+        status = int(info.get("exitstatus", -1))
+        # supervisord reports -1 for a death by signal (its log line names the signal).
+        description = f"exit status {status}" if status >= 0 else "killed by a signal"
+        return str(info.get("statename", "EXITED")), status, description
+
+    async def _run_finish(self, status: int) -> None:
+        if not self.spec.finish:
+            return
+        argv = [*self.spec.finish, str(status)]
+        try:
+            child = self.ctx.reaper.spawn(
+                argv, name=f"{self.spec.name}-finish", env=self.ctx.environ
+            )
+        except Exception as exc:
+            self.ctx.log.warn(f"service {self.spec.name}: finish script: {exc}")
+            return
+        done, _ = await asyncio.wait([child.exited], timeout=FINISH_TIMEOUT)
+        if not done:
+            _killpg(child.pid, signal.SIGKILL)
+            await asyncio.shield(child.exited)
+
+    # -- stop ----------------------------------------------------------------------
+    async def _terminate(self) -> None:
+        """Stop the running process (stop_signal, KILL after stop_timeout) and its whole group."""
+        if self.pid is not None and self._exit is not None and not self._exit.done():
+            try:
+                await self.ctx.engine.call("supervisor.stopProcess", self.spec.name, False)
+            except EngineError:
+                _killpg(self.pid, signal_number(self.spec.stop_signal))
+            timeout = self.spec.stop_timeout + KILL_MARGIN
+            done, _ = await asyncio.wait([self._exit], timeout=timeout)
+            if not done:
+                self.ctx.log.warn(f"service {self.spec.name}: still running; killing its group")
+                _killpg(self.pid, signal.SIGKILL)
+                await asyncio.shield(self._exit)
+            await self._exit_info()  # supervisord must have settled before a new start
+        await self._wait_group_gone()
+
+    async def _wait_group_gone(self) -> None:
+        """Nothing of the last run may outlive it: TERM, then KILL, what is left in its group."""
+        pgid = self.pid
+        if pgid is None or not _group_alive(pgid):
+            return
+        _killpg(pgid, signal_number(self.spec.stop_signal))
+        deadline = time.monotonic() + self.spec.stop_timeout
+        while _group_alive(pgid) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if _group_alive(pgid):
+            self.ctx.log.warn(f"service {self.spec.name}: leftover processes; killing them")
+            _killpg(pgid, signal.SIGKILL)
+            while _group_alive(pgid):
+                await asyncio.sleep(0.05)
+
+    # -- state -----------------------------------------------------------------------
+    def _to(self, event: Event, reason: str = "") -> None:
+        before = self.state
+        self.state = next_state(self.state, event)
+        self.reason = reason
+        if self.state is State.READY or (self.state is State.EXITED and self.last_exit_ok()):
+            self.ready_event.set()
+        else:
+            self.ready_event.clear()
+        if self.state is not before:
+            text = f"service {self.spec.name}: {before.value} -> {self.state.value}"
+            self.ctx.log.info(f"{text} ({reason})" if reason else text)
+        self.ctx.changed()
+
+    def last_exit_ok(self) -> bool:
+        return self.last_exit in ("", "exit status 0")
+
+    def _note(self, reason: str) -> None:
+        if reason != self.reason:
+            self.reason = reason
+            self.ctx.log.info(f"service {self.spec.name}: {reason}")
+            self.ctx.changed()
+
+    def _give_up(self, why: str) -> None:
+        self._to(Event.GIVE_UP, why)
+        self.ctx.log.error(f"service {self.spec.name} gave up: {why}")
+        self.ctx.gave_up(self.spec.name, why)
+
+    def status(self) -> dict[str, Any]:
+        now = time.time()
+        return {
+            "name": self.spec.name,
+            "state": self.state.value,
+            "ready": self.ready_event.is_set(),
+            "pid": self.pid,
+            "uptime": round(now - self.started_at, 1) if self.pid and self.started_at else None,
+            "restarts": self.restarts,
+            "last_exit": self.last_exit or None,
+            "next_retry_in": round(self.next_retry - now, 2) if self.next_retry else None,
+            "essential": self.spec.essential,
+            "reason": self.reason,
+        }
+
+
+def _notifies(spec: ServiceSpec) -> bool:
+    return spec.ready is not None and spec.ready.kind == "notify"
+
+
+def _pid_exit(pid: int | None) -> asyncio.Future[None]:
+    """A future that completes when `pid` exits, through a pidfd (works for non-children)."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[None] = loop.create_future()
+    if pid is None:
+        fut.set_result(None)
+        return fut
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        fut.set_result(None)
+        return fut
+
+    def exited() -> None:
+        loop.remove_reader(fd)
+        os.close(fd)
+        if not fut.done():
+            fut.set_result(None)
+
+    loop.add_reader(fd, exited)
+    return fut
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Any live (non-zombie) process in group `pgid`? Zombies wait for supervisord's reap tick."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                fields = f.read().rpartition(b")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
+            return True
+    return False

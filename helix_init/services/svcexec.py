@@ -1,0 +1,58 @@
+"""Start one service for supervisord: apply its launch file (env, secrets, user), then exec it.
+
+Runs as root in the service's own process group, between supervisord's fork
+and the service's exec; stdlib only and run with `python -I -S`, so it starts
+in milliseconds and imports nothing from site-packages. Secrets from files
+are read here, as root, at every start (a rotated token is picked up on the
+next restart) and reach the service only through its environment, never argv.
+Errors are one line on the service's log and exit 126/127, like a shell.
+"""
+
+import json
+import os
+import sys
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: svcexec.py LAUNCH.json", file=sys.stderr)
+        return 2
+    with open(argv[1]) as f:
+        launch = json.load(f)
+    name = launch["name"]
+    env = dict(launch["env"])
+    for var, path in launch["secret_files"].items():
+        try:
+            with open(path) as secret:
+                env[var] = secret.read().rstrip("\n")
+        except OSError as exc:
+            print(
+                f"helix-init: service {name}: cannot read secret {var} from {path}: {exc.strerror}"
+            )
+            return 126
+    try:
+        if launch["gid"] is not None:
+            os.setgroups(launch["groups"])
+            os.setgid(launch["gid"])
+        if launch["uid"] is not None:
+            os.setuid(launch["uid"])
+        if launch["cwd"]:
+            os.chdir(launch["cwd"])
+    except OSError as exc:
+        print(f"helix-init: service {name}: cannot switch user or directory: {exc.strerror}")
+        return 126
+    command = launch["argv"]
+    sys.stdout.flush()
+    try:
+        os.execvpe(command[0], command, env)
+    except FileNotFoundError:
+        print(f"helix-init: service {name}: command not found: {command[0]}")
+        return 127
+    except OSError as exc:
+        print(f"helix-init: service {name}: cannot run {command[0]}: {exc.strerror}")
+        return 126
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
