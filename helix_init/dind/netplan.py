@@ -1,0 +1,259 @@
+"""Address plan for this level's dockerd (bip, pools, MTU, bridge); pure, plus two netlink helpers.
+
+Each dockerd avoids only the routes of its own network namespace, so an inner
+level's pools can land on a network an outer level uses, and the inner level
+then cannot reach it (the API, a registry, the resolver). The plan avoids
+every route and address visible here, the nameservers, the hosts this level
+must reach, and every range the levels above reserved (HELIX_INIT_RESERVED_NETS),
+and passes that list plus its own /16 down to the next level.
+
+Helix's per-depth default, 10.(212+depth).0.0/16 cut into /24 pools, is kept
+whenever it is free, so addresses stay predictable; otherwise the first free
+/16 of 10.0.0.0/8, then 172.16.0.0/12, then 192.168.0.0/16 is used.
+
+The bridge is "helix0", never docker0: a second dockerd in the same namespace
+can delete docker0. dockerd rejects `bridge` together with `bip` ("-b & --bip,
+mutually exclusive"; checked with 20.10) and insists a non-default bridge
+already exists, so ensure_bridge creates helix0 with the bip address and the
+uplink MTU before dockerd starts, and daemon.json names the bridge without a
+bip; dockerd takes the bridge's address as the default network (checked with
+20.10: bridge network 10.213.0.0/24, next user network 10.213.1.0/24).
+
+pyroute2 is imported inside the two I/O functions only: importing it costs
+about 0.4 s and 40 MB, which PID 1 should not pay unless it needs it.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address, ip_network
+from urllib.parse import urlsplit
+
+from helix_init.dind import DindError
+from helix_init.problems import ConfigError, Problem
+
+BRIDGE_NAME = "helix0"
+RESERVED_VARIABLE = "HELIX_INIT_RESERVED_NETS"
+POOL_SIZE = 24
+SEARCH_SPACE = (
+    IPv4Network("10.0.0.0/8"),
+    IPv4Network("172.16.0.0/12"),
+    IPv4Network("192.168.0.0/16"),
+)
+
+
+@dataclass(frozen=True)
+class Avoid:
+    """A network the plan must not overlap, and why (for the log and the error)."""
+
+    net: IPv4Network
+    why: str
+
+
+@dataclass(frozen=True)
+class NetPlan:
+    network: IPv4Network  # the /16 this level's dockerd owns
+    bip: IPv4Interface  # the first /24's .1: helix0's address
+    mtu: int | None  # the default-route interface's MTU
+    reserved_for_children: tuple[IPv4Network, ...]
+    moved_because: str | None = None  # why the per-depth default was not used
+
+    @property
+    def address_pools(self) -> list[dict[str, object]]:
+        return [{"base": str(self.network), "size": POOL_SIZE}]
+
+    @property
+    def children_env(self) -> str:
+        """The HELIX_INIT_RESERVED_NETS value for the next level down."""
+        return ",".join(str(n) for n in self.reserved_for_children)
+
+
+def default_network(depth: int) -> IPv4Network | None:
+    """Helix's per-depth /16, 10.(212+depth).0.0/16; none past 10.255."""
+    octet = 212 + depth
+    return IPv4Network(f"10.{octet}.0.0/16") if depth >= 0 and octet <= 255 else None
+
+
+def candidate_networks() -> Iterator[IPv4Network]:
+    for space in SEARCH_SPACE:
+        yield from space.subnets(new_prefix=16)
+
+
+def first_clash(net: IPv4Network, avoid: Sequence[Avoid]) -> Avoid | None:
+    return next((a for a in avoid if net.overlaps(a.net)), None)
+
+
+def plan_network(
+    depth: int,
+    *,
+    routes: Iterable[IPv4Network] = (),
+    addresses: Iterable[IPv4Interface] = (),
+    nameservers: Iterable[IPv4Address] = (),
+    must_reach: Iterable[IPv4Address] = (),
+    reserved: Sequence[IPv4Network] = (),
+    mtu: int | None = None,
+) -> NetPlan:
+    """Choose the /16 for this level: the per-depth default when free, else the first free one."""
+    avoid = [Avoid(r, f"route {r}") for r in routes if r.prefixlen > 0]
+    avoid += [Avoid(a.network, f"address {a}") for a in addresses]
+    avoid += [Avoid(IPv4Network(n), f"nameserver {n}") for n in nameservers]
+    avoid += [Avoid(IPv4Network(h), f"host to reach {h}") for h in must_reach]
+    avoid += [Avoid(r, f"{r} reserved by a level above") for r in reserved]
+
+    moved_because = None
+    default = default_network(depth)
+    if default is None:
+        moved_because = f"depth {depth} has no per-depth default (10.{212 + depth}.0.0/16)"
+    elif clash := first_clash(default, avoid):
+        moved_because = f"the depth-{depth} default {default} overlaps {clash.why}"
+    else:
+        return _plan(default, reserved, mtu, None)
+
+    for net in candidate_networks():
+        if first_clash(net, avoid) is None:
+            return _plan(net, reserved, mtu, moved_because)
+    raise DindError(
+        "no free /16 for dockerd's networks: every /16 of "
+        + ", ".join(str(s) for s in SEARCH_SPACE)
+        + f" overlaps a route, address, nameserver, host to reach or reserved range "
+        f"({len(avoid)} avoided; {RESERVED_VARIABLE} has {len(reserved)})"
+    )
+
+
+def _plan(
+    net: IPv4Network, reserved: Sequence[IPv4Network], mtu: int | None, moved: str | None
+) -> NetPlan:
+    first = next(net.subnets(new_prefix=POOL_SIZE))
+    bip = IPv4Interface(f"{first.network_address + 1}/{POOL_SIZE}")
+    passed = tuple(dict.fromkeys([*reserved, net]))
+    return NetPlan(net, bip, mtu, passed, moved)
+
+
+# --- parsing what the caller hands in ----------------------------------------
+
+
+def parse_reserved_nets(value: str) -> list[IPv4Network]:
+    """HELIX_INIT_RESERVED_NETS: comma-separated IPv4 CIDRs; every bad entry is reported."""
+    nets: list[IPv4Network] = []
+    problems: list[Problem] = []
+    for item in (i.strip() for i in value.split(",")):
+        if not item:
+            continue
+        try:
+            net = ip_network(item, strict=False)
+        except ValueError:
+            problems.append(Problem(RESERVED_VARIABLE, f"{item!r} is not a CIDR"))
+            continue
+        if not isinstance(net, IPv4Network):
+            problems.append(Problem(RESERVED_VARIABLE, f"{item!r} is not IPv4"))
+            continue
+        nets.append(net)
+    if problems:
+        raise ConfigError(problems)
+    return nets
+
+
+def ip_host(url_or_host: str) -> IPv4Address | None:
+    """The IPv4 address in a URL, host:port or bare host; None for names and IPv6."""
+    text = url_or_host.strip()
+    if not text:
+        return None
+    host = urlsplit(text if "//" in text else f"//{text}").hostname
+    try:
+        addr = ip_address(host or "")
+    except ValueError:
+        return None
+    return addr if isinstance(addr, IPv4Address) else None
+
+
+def hosts_to_reach(env: Mapping[str, str]) -> list[IPv4Address]:
+    """IP hosts of HELIX_API_URL and the registries; names are not resolved here."""
+    found = (
+        ip_host(env.get(name, ""))
+        for name in ("HELIX_API_URL", "HELIX_REGISTRY", "HELIX_SANDBOX_REGISTRY")
+    )
+    return [a for a in found if a is not None]
+
+
+def nameservers(resolv_conf: str) -> list[IPv4Address]:
+    """IPv4 `nameserver` lines of a resolv.conf."""
+    found: list[IPv4Address] = []
+    for line in resolv_conf.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver":
+            try:
+                addr = ip_address(parts[1])
+            except ValueError:
+                continue
+            if isinstance(addr, IPv4Address):
+                found.append(addr)
+    return found
+
+
+# --- I/O: netlink -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Surroundings:
+    routes: tuple[IPv4Network, ...]
+    addresses: tuple[IPv4Interface, ...]
+
+
+def observe_surroundings(ignore: Sequence[str] = (BRIDGE_NAME,)) -> Surroundings:
+    """IPv4 routes (all tables) and addresses here, except on our own bridge.
+
+    helix0 is left out so that planning again after ensure_bridge gives the
+    same plan instead of fleeing from its own bridge.
+    """
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+        skip = {i for i, n in names.items() if n in ignore}
+        routes = tuple(
+            IPv4Network(f"{r.get_attr('RTA_DST') or '0.0.0.0'}/{r['dst_len']}", strict=False)
+            for r in ipr.get_routes(family=socket.AF_INET)
+            if r.get_attr("RTA_OIF") not in skip
+        )
+        addresses = tuple(
+            IPv4Interface(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
+            for a in ipr.get_addr(family=socket.AF_INET)
+            if a["index"] not in skip
+        )
+    return Surroundings(routes, addresses)
+
+
+def ensure_bridge(bip: IPv4Interface, mtu: int | None, name: str = BRIDGE_NAME) -> list[str]:
+    """Create the bridge with bip as its only IPv4 address and the uplink MTU, up; say what changed.
+
+    A left-over address from an earlier plan is removed: dockerd would elect
+    it as the default network.
+    """
+    from pyroute2 import IPRoute
+
+    changes: list[str] = []
+    with IPRoute() as ipr:
+        if not ipr.link_lookup(ifname=name):
+            ipr.link("add", ifname=name, kind="bridge")
+            changes.append(f"created {name}")
+        index = ipr.link_lookup(ifname=name)[0]
+        present = {
+            IPv4Interface(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
+            for a in ipr.get_addr(index=index, family=socket.AF_INET)
+        }
+        for stale in present - {bip}:
+            ipr.addr("del", index=index, address=str(stale.ip), prefixlen=stale.network.prefixlen)
+            changes.append(f"removed {stale}")
+        if bip not in present:
+            ipr.addr("add", index=index, address=str(bip.ip), prefixlen=bip.network.prefixlen)
+            changes.append(f"address {bip}")
+        link = ipr.get_links(index)[0]
+        if mtu and link.get_attr("IFLA_MTU") != mtu:
+            ipr.link("set", index=index, mtu=mtu)
+            changes.append(f"mtu {mtu}")
+        if not link["flags"] & 1:  # IFF_UP
+            ipr.link("set", index=index, state="up")
+            changes.append("up")
+    return changes

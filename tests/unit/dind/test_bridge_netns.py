@@ -1,0 +1,63 @@
+"""helix0 and the route reader against real netlink, in a network namespace of the test's own."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+
+SCRIPT = r"""
+import json, subprocess
+from ipaddress import IPv4Interface
+from helix_init.dind.netplan import ensure_bridge, observe_surroundings, plan_network
+
+subprocess.run(["ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1"], check=True)
+subprocess.run(["ip", "link", "set", "up1", "up"], check=True)
+subprocess.run(["ip", "addr", "add", "10.213.7.2/24", "dev", "up0"], check=True)
+subprocess.run(["ip", "link", "set", "up0", "mtu", "1450", "up"], check=True)
+seen = observe_surroundings()
+plan = plan_network(1, routes=seen.routes, addresses=seen.addresses, mtu=1450)
+first = ensure_bridge(plan.bip, plan.mtu)
+second = ensure_bridge(plan.bip, plan.mtu)
+again = plan_network(1, **{k: v for k, v in vars(observe_surroundings()).items()}, mtu=1450)
+subprocess.run(["ip", "addr", "add", "10.9.9.1/24", "dev", "helix0"], check=True)
+stale = ensure_bridge(plan.bip, plan.mtu)
+link = subprocess.run(["ip", "-j", "addr", "show", "helix0"], capture_output=True, text=True)
+print(json.dumps({
+    "network": str(plan.network), "moved": plan.moved_because, "bip": str(plan.bip),
+    "first": first, "second": second, "again": str(again.network), "stale": stale,
+    "link": json.loads(link.stdout)[0],
+}))
+"""
+
+
+@pytest.mark.process
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a network namespace")
+@pytest.mark.skipif(shutil.which("unshare") is None or shutil.which("ip") is None, reason="tools")
+def test_bridge_is_made_once_and_the_plan_does_not_flee_from_it() -> None:
+    pytest.importorskip("pyroute2")
+    proc = subprocess.run(
+        ["unshare", "--net", sys.executable, "-c", SCRIPT],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert r["network"] == "10.0.0.0/16"  # 10.213.7.0/24 is on up0
+    assert "overlaps route 10.213.7.0/24" in r["moved"]
+    assert r["first"] == ["created helix0", "address 10.0.0.1/24", "mtu 1450", "up"]
+    assert r["second"] == []
+    assert r["again"] == r["network"]
+    assert r["stale"] == ["removed 10.9.9.1/24"]
+    addrs = [(a["local"], a["prefixlen"]) for a in r["link"]["addr_info"] if a["family"] == "inet"]
+    assert addrs == [("10.0.0.1", 24)] and r["link"]["mtu"] == 1450
