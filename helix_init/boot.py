@@ -90,7 +90,9 @@ class Boot:
         self.exit_code: int | None = None  # the first cause of the end wins
         self.cmd: Child | None = None
         # NOTIFY_SOCKET is ours (sd_notify upward), not our children's.
-        self.exports = Exports({k: v for k, v in settings.environ.items() if k != "NOTIFY_SOCKET"})
+        base = {k: v for k, v in settings.environ.items() if k != "NOTIFY_SOCKET"}
+        base["HELIX_INIT_PID"] = str(os.getpid())  # steps report whether the init is PID 1
+        self.exports = Exports(base)
         self.runner: StepRunner | None = None
         self.services: ServiceManager | None = None
         self.stage = "preflight"
@@ -193,12 +195,13 @@ class Boot:
     # -- stage 2 -------------------------------------------------------------
     async def start_services(self, plan: BootPlan) -> None:
         self.stage = "services"
-        if not plan.services.enabled:
+        if not plan.services.services:
             self.settings.ready_path.write_text(f"{time.time():.3f}\n")
             return
-        self.services = ServiceManager(
-            plan.services, self.settings, self.reaper, self.log, self.exports
-        )
+        # enabled_if is decided now, after cont-init: steps create the files and
+        # export the variables that switch services on (daemon.json -> dockerd).
+        services = load_services(self.settings.services_dir, self.exports.current())
+        self.services = ServiceManager(services, self.settings, self.reaper, self.log, self.exports)
         try:
             await self.services.start()
         except Exception as exc:  # the manager has recorded why in .ended
@@ -238,10 +241,12 @@ class Boot:
             waits.append(self.services.ended)  # type: ignore[arg-type]
         if plan.cmd:
             try:
-                self.cmd = cmdmod.start_cmd(
-                    self.reaper, plan.cmd, self.exports.current(), plan.run_as
-                )
-            except SpawnError as exc:
+                # Groups are read now, not at plan time: a cont-init step may
+                # have added the user to a group (docker) since.
+                user = self.settings.cmd_user
+                run_as = cmdmod.resolve_user(user) if user else None
+                self.cmd = cmdmod.start_cmd(self.reaper, plan.cmd, self.exports.current(), run_as)
+            except (SpawnError, KeyError) as exc:
                 self.log.error(f"CMD: {exc}")
                 self.finish(127)
                 return

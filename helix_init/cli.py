@@ -1,9 +1,15 @@
 """The `helix-init` command: boot as the container's init, or one of the operator commands.
 
-    helix-init [--] [CMD ARGS...]     boot (the ENTRYPOINT); CMD runs after init
-    helix-init check                  validate drop-ins without running them
-    helix-init plan                   print the ordered steps (and, later, services)
-    helix-init health                 exit 0 when the container is ready
+    helix-init [--] [CMD ARGS...]     boot (the ENTRYPOINT); CMD runs after init and services
+    helix-init check                  validate drop-ins without running them (exit 78 if bad)
+    helix-init plan                   print the ordered steps and the service graph
+    helix-init status [--json]        state, readiness, pid, uptime, restarts of every service
+    helix-init health                 exit 0 when every required service is ready
+    helix-init logs [-f] [-n N] SVC   a service's log file
+    helix-init start|stop|restart SVC control one service (root only)
+    helix-init step NAME              a built-in cont-init step (cont-init.d/ runs these)
+    helix-init run-dockerd            the dockerd service: clean up, then exec dockerd
+    helix-init dns-relay | dns-check  the DNS relay service and its readiness probe
 
 A first argument that is not a known command is the CMD, so images can keep
 `CMD ["bash"]`; use `helix-init -- status` for a CMD that shares a command's name.
@@ -24,6 +30,8 @@ from helix_init.logsink import Log
 from helix_init.problems import ConfigError
 from helix_init.settings import Settings
 
+# Programs the shipped drop-ins run (each a process of its own, never PID 1).
+HELPERS = ("step", "run-dockerd", "dns-relay", "dns-check")
 COMMANDS = ("check", "plan", "status", "health", "logs", "start", "stop", "restart")
 USAGE = __doc__.split("\n\n")[1] if __doc__ else ""
 
@@ -45,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return Exit.OK
     if first in COMMANDS:
         return _operator_command(first, args[1:], settings)
+    if first in HELPERS:
+        return _helper_command(first, args[1:])
     if first == "--":
         args = args[1:]
     elif first.startswith("-"):
@@ -64,6 +74,23 @@ def _boot(settings: Settings, cmd: list[str]) -> int:
         for line in traceback.format_exc().splitlines():
             log.error(line)
         return Exit.INTERNAL
+
+
+def _helper_command(name: str, args: list[str]) -> int:
+    if name == "step":
+        from helix_init.dind.steps import run_step
+
+        if len(args) != 1:
+            print("usage: helix-init step NAME", file=sys.stderr)
+            return Exit.USAGE
+        return run_step(args[0], os.environ)
+    if name == "run-dockerd":
+        from helix_init.dind import rundockerd
+
+        return rundockerd.main(os.environ, args)
+    from helix_init.dns import service
+
+    return service.relay(os.environ) if name == "dns-relay" else service.check(os.environ)
 
 
 def _operator_command(name: str, args: list[str], settings: Settings) -> int:

@@ -204,7 +204,8 @@ def preflight_facts(
         if cond
     ]
     return {
-        "pid1": obs.pid == 1,
+        # Steps run as children of the init; the init tells them its own pid.
+        "pid1": env.get("HELIX_INIT_PID", str(obs.pid)) == "1",
         "euid": obs.euid,
         "cgroup": cgroup,
         "capabilities": caps,
