@@ -9,7 +9,7 @@
     helix-init start|stop|restart SVC control one service (root only)
     helix-init step NAME              a built-in cont-init step (cont-init.d/ runs these)
     helix-init run-dockerd            the dockerd service: clean up, then exec dockerd
-    helix-init dns-relay | dns-check  the DNS relay service and its readiness probe
+    helix-init dns-relay              the DNS relay service (when the level's resolver is loopback)
 
 A first argument that is not a known command is the CMD, so images can keep
 `CMD ["bash"]`; use `helix-init -- status` for a CMD that shares a command's name.
@@ -31,7 +31,7 @@ from helix_init.problems import ConfigError
 from helix_init.settings import Settings
 
 # Programs the shipped drop-ins run (each a process of its own, never PID 1).
-HELPERS = ("step", "run-dockerd", "dns-relay", "dns-check")
+HELPERS = ("step", "run-dockerd", "dns-relay")
 COMMANDS = ("check", "plan", "status", "health", "logs", "start", "stop", "restart")
 USAGE = __doc__.split("\n\n")[1] if __doc__ else ""
 
@@ -90,7 +90,7 @@ def _helper_command(name: str, args: list[str]) -> int:
         return rundockerd.main(os.environ, args)
     from helix_init.dns import service
 
-    return service.relay(os.environ) if name == "dns-relay" else service.check(os.environ)
+    return service.relay(os.environ)
 
 
 def _operator_command(name: str, args: list[str], settings: Settings) -> int:

@@ -192,6 +192,7 @@ def plan_network(level: Level) -> None:
     _say(f"network {plan.network}, bridge {plan.bip}, mtu {plan.mtu}")
     _say(f"dns {dns.mode}: {dns.reason}")
     level.export("HELIX_DNS_MODE", dns.mode)
+    level.export("HELIX_DNS_RELAY", dns.relay_listen or "")
     level.export("HELIX_CHILD_RESERVED_NETS", plan.children_env)
 
 

@@ -38,6 +38,7 @@ from helix_init.problems import ConfigError, Problem
 
 Mode = Literal["passthrough", "relay"]
 DNS_PORT = 53
+DOCKER_EMBEDDED_DNS = "127.0.0.11"
 
 
 @dataclass(frozen=True)
@@ -217,9 +218,18 @@ def _is_ipv4(host: str) -> bool:
 
 
 def _inherited_options(resolv: ResolvConf) -> tuple[str, ...]:
-    """Options to hand down. Docker adds `ndots:0` for its own embedded resolver
-    (`# Option ndots from: internal`); that is Docker's choice at this level, not
-    the operator's, and the inner dockerd adds its own where it needs it."""
-    if resolv.ndots_from != "internal":
+    """Options to hand down, without the `ndots:0` that Docker adds for its own
+    embedded resolver. Newer Docker marks it (`# Option ndots from: internal`);
+    Docker 20.10 does not, so behind 127.0.0.11 it is treated as Docker's too.
+
+    Passing it down is harmful, not just noisy: an inner embedded resolver that
+    sees ndots set explicitly answers single-label names (`api`) empty instead
+    of forwarding them, so a level-2 container could not resolve a level-1
+    service (seen on this machine with 20.10).
+    """
+    docker_made = resolv.ndots_from == "internal" or (
+        resolv.ndots_from == "" and DOCKER_EMBEDDED_DNS in resolv.nameservers
+    )
+    if not docker_made:
         return resolv.options
-    return tuple(opt for opt in resolv.options if not opt.startswith("ndots:"))
+    return tuple(opt for opt in resolv.options if opt != "ndots:0")

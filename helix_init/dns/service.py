@@ -1,17 +1,12 @@
-"""`helix-init dns-relay` and `helix-init dns-check`: the dns-relay service and its readiness probe.
+"""`helix-init dns-relay`: the dns-relay service, with the addresses the network step planned.
 
-dns-relay runs the relay with the addresses the network step planned
-(HELIX_INIT_RUN_DIR/dns.json); dns-check sends one query to the relay and
-exits 0 on any answer with the query's ID (SERVFAIL included: the relay is up
-even if its upstream is not), so it can gate dockerd's start.
+Reads HELIX_INIT_RUN_DIR/dns.json. Its readiness is a TCP connect to the relay
+(services.d/dns-relay.toml), not a DNS query: a query would be forwarded up
+the chain, and a readiness probe must not send traffic off this machine.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import struct
-import sys
 from collections.abc import Mapping
 
 from helix_init.dns.plan import DnsPlan
@@ -36,23 +31,3 @@ def relay(env: Mapping[str, str]) -> int:
         argv += ["--upstream", upstream]
     argv += ["--stats", str(Settings.from_env(env).run_dir / "dns-relay.stats.json")]
     return relay_mod.main(argv)
-
-
-def check(env: Mapping[str, str], timeout: float = 1.0) -> int:
-    plan = _plan(env)
-    if plan.relay_listen is None:
-        return 1
-    query_id = int.from_bytes(os.urandom(2), "big")
-    # A query for the root zone's NS records: small, and any resolver answers it.
-    query = (
-        struct.pack("!HHHHHH", query_id, 0x0100, 1, 0, 0, 0) + b"\x00" + struct.pack("!HH", 2, 1)
-    )
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.sendto(query, (plan.relay_listen, 53))
-            reply = sock.recv(4096)
-        except OSError as exc:
-            print(f"dns-check: no answer from {plan.relay_listen}: {exc}", file=sys.stderr)
-            return 1
-    return 0 if reply[:2] == query[:2] else 1

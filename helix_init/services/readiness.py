@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -80,7 +81,7 @@ async def command_succeeds(
     reaper: Reaper, argv: Sequence[str], env: Mapping[str, str], timeout: float
 ) -> bool:
     try:
-        child = reaper.spawn(argv, name="probe", env=env)
+        child = reaper.spawn(argv, name="probe", env=env, stdout=subprocess.DEVNULL)
     except SpawnError:
         return False
     done, _ = await asyncio.wait([child.exited], timeout=timeout)
