@@ -124,6 +124,12 @@ class StepRunner:
             reported = env_file.read_bytes().decode("utf-8", "surrogateescape")
         except OSError:
             return
+        if not reported:
+            # A *.sh step that was killed by a signal or replaced itself with
+            # `exec` never ran its EXIT trap: no report is not "everything unset".
+            if step.kind == "sh":
+                self._log.info(f"step {step.name}: no environment reported; nothing carried")
+            return
         changed = self._exports.apply(step.name, env, reported, full=step.kind == "sh")
         if changed:
             self._log.info(f"step {step.name} exported {', '.join(sorted(changed))}")

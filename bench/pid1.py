@@ -1,0 +1,252 @@
+"""Bench, not a test: what helix-init costs as PID 1, beside tini and dumb-init.
+
+    .venv/bin/python bench/pid1.py [--runs 10] [--out bench/results/pid1.md]
+
+Runs as root (or maps to root in a user namespace). Each init is run as PID 1
+of a new PID namespace (`unshare --pid --fork --mount-proc INIT CMD`) with the
+same CMD, runs interleaved so drift hits every init alike. The CMD writes its
+start time and then blocks on a fifo, so the init is idle and fully booted
+while it is measured:
+
+  RSS       VmRSS of the init process (/proc/PID/status) while the CMD runs
+  start     from just before exec of unshare to the CMD's first command
+            (`date +%s%N`); unshare, fork and the CMD's own start are in every
+            row alike, so the differences are the inits'
+
+helix-init runs with empty drop-in folders and through its console script,
+whose interpreter is the venv's python: a link to the real binary, not the
+pyenv shim script on PATH (TESTBED.md: 66 ms against 150 ms for `pass`).
+A last run with PYTHONPROFILEIMPORTTIME=1 lists what PID 1 imported, and
+/proc/PID/maps what it mapped, to show that docker and pyroute2 stay out of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.prefix) / "bin"
+HELIX_INIT = VENV_BIN / "helix-init"
+HEAVY = ("docker", "pyroute2")  # DESIGN.md: never imported by PID 1 at boot
+# $1 start file, $2 fifo: record the start, then wait for the bench to release us.
+CMD = ["sh", "-c", 'date +%s%N > "$1.tmp" && mv "$1.tmp" "$1" && read _ < "$2"', "cmd"]
+DEADLINE = 20.0
+
+
+@dataclass
+class Sample:
+    rss_kib: int
+    start_ms: float
+    maps: list[str] = field(default_factory=list)
+    stderr: str = ""
+
+
+def namespace_prefix() -> list[str]:
+    prefix = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+    if os.geteuid() != 0:
+        prefix[1:1] = ["--user", "--map-root-user"]
+    return prefix
+
+
+def wait_until(condition: Callable[[], bool], what: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what}: the init ended first (exit {proc.returncode})")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: gave up after {DEADLINE:g}s")
+        time.sleep(0.001)
+
+
+def init_pid(unshare_pid: int) -> int | None:
+    for task in Path(f"/proc/{unshare_pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        if children:
+            return int(children[0])
+    return None
+
+
+def release(fifo: Path, proc: subprocess.Popen[bytes]) -> None:
+    """Write a line into the fifo the CMD is reading (non-blocking open: never hang)."""
+    fd = -1
+
+    def opened() -> bool:
+        nonlocal fd
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: the reader has not opened it yet
+            return False
+        return True
+
+    wait_until(opened, "open the fifo", proc)
+    os.write(fd, b"go\n")
+    os.close(fd)
+
+
+def run_once(argv: list[str], env: dict[str, str], work: Path, keep_maps: bool = False) -> Sample:
+    start_file, fifo = work / "started", work / "go"
+    start_file.unlink(missing_ok=True)
+    fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    err_path = work / "stderr"
+    with open(err_path, "wb") as err:
+        before = time.time_ns()
+        proc = subprocess.Popen(
+            [*namespace_prefix(), *argv, *CMD, str(start_file), str(fifo)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=env,
+            cwd=work,
+        )
+    try:
+        wait_until(start_file.exists, "the CMD to start", proc)
+        started = int(start_file.read_text())
+        pid = init_pid(proc.pid)
+        assert pid is not None
+        rss = _vm_rss_kib(pid)
+        maps = Path(f"/proc/{pid}/maps").read_text().splitlines() if keep_maps else []
+        release(fifo, proc)
+        code = proc.wait(DEADLINE)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if code != 0:
+        raise RuntimeError(f"{argv[0]} exited {code}: {err_path.read_text()[-2000:]}")
+    return Sample(rss, (started - before) / 1e6, maps, err_path.read_text())
+
+
+def _vm_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def helix_env(work: Path) -> dict[str, str]:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+    for var, sub in (
+        ("CONT_INIT_DIR", "cont-init.d"),
+        ("CONT_FINISH_DIR", "cont-finish.d"),
+        ("SERVICES_DIR", "services.d"),
+        ("RUN_DIR", "run"),
+        ("LOG_DIR", "log"),
+        ("SERVICE_LOG_DIR", "service-logs"),
+    ):
+        env[f"HELIX_INIT_{var}"] = str(work / sub)
+    return env
+
+
+def summary(values: list[float]) -> tuple[float, float, float]:
+    return statistics.median(values), min(values), max(values)
+
+
+def whole_process_ms(argv: list[str], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        before = time.perf_counter()
+        subprocess.run(argv, check=True)
+        times.append((time.perf_counter() - before) * 1000)
+    return statistics.median(times)
+
+
+def import_report(sample: Sample) -> list[str]:
+    modules = []
+    for line in sample.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "imported package":
+                modules.append(name)
+    heavy = sorted({m for m in modules if m.split(".")[0] in HEAVY})
+    mapped = sorted({line.split()[-1] for line in sample.maps if any(h in line for h in HEAVY)})
+    roots = sorted({m.split(".")[0] for m in modules if not m.startswith("_")})
+    lines = [
+        f"- PID 1 imported {len(modules)} modules (-X importtime lines); "
+        f"docker/pyroute2 among them: {', '.join(heavy) or 'none'}",
+        f"- files of docker/pyroute2 mapped in PID 1 (/proc/PID/maps): "
+        f"{', '.join(mapped) or 'none'}",
+        f"- top-level packages imported: {', '.join(roots)}",
+    ]
+    if heavy or mapped:
+        lines.append("- FAIL: PID 1 must not import docker or pyroute2 at boot (DESIGN.md)")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--out", type=Path, help="also write the Markdown report here")
+    parser.add_argument(
+        "--helix-init", default=str(HELIX_INIT), help="the helix-init program to measure"
+    )
+    opts = parser.parse_args()
+
+    inits: dict[str, list[str]] = {"helix-init": [opts.helix_init]}
+    for name, argv in (("tini", ["tini", "--"]), ("dumb-init", ["dumb-init"])):
+        if shutil.which(argv[0]):
+            inits[name] = argv
+        else:
+            print(f"({name} not found; skipped: scripts/setup-host installs it)", file=sys.stderr)
+
+    samples: dict[str, list[Sample]] = {name: [] for name in inits}
+    with tempfile.TemporaryDirectory(prefix="helix-init-bench.") as tmp:
+        work = Path(tmp)
+        env = helix_env(work)
+        run_once(inits["helix-init"], env, work)  # warm the page cache; not counted
+        for _ in range(opts.runs):
+            for name, argv in inits.items():
+                samples[name].append(run_once(argv, env, work))
+        traced = run_once(
+            inits["helix-init"], {**env, "PYTHONPROFILEIMPORTTIME": "1"}, work, keep_maps=True
+        )
+        python = os.path.realpath(VENV_BIN / "python")
+        bare = whole_process_ms([python, "-c", "pass"], opts.runs)
+        isolated = whole_process_ms([python, "-I", "-S", "-c", "pass"], opts.runs)
+
+    base_rss = statistics.median(s.rss_kib for s in samples.get("tini", samples["helix-init"]))
+    base_ms = statistics.median(s.start_ms for s in samples.get("tini", samples["helix-init"]))
+    report = [
+        f"PID 1 in a new PID namespace, same CMD, median of {opts.runs} (min–max); "
+        f"ratios against {'tini' if 'tini' in samples else 'helix-init'}",
+        "",
+        "| init | RSS after boot | × | exec → CMD running | × |",
+        "|---|---|---|---|---|",
+    ]
+    for name, runs in samples.items():
+        rss = summary([s.rss_kib / 1024 for s in runs])
+        ms = summary([s.start_ms for s in runs])
+        report.append(
+            f"| {name} | {rss[0]:.1f} MiB ({rss[1]:.1f}–{rss[2]:.1f}) | "
+            f"{rss[0] * 1024 / base_rss:.1f} | {ms[0]:.1f} ms ({ms[1]:.1f}–{ms[2]:.1f}) | "
+            f"{ms[0] / base_ms:.1f} |"
+        )
+    report += [
+        "",
+        f"- interpreter: {python} (Python {sys.version.split()[0]}); whole-process "
+        f"`python -c pass` {bare:.0f} ms, `python -I -S -c pass` {isolated:.0f} ms (median)",
+        *import_report(traced),
+    ]
+    text = "\n".join(report)
+    print(text)
+    if opts.out:
+        opts.out.parent.mkdir(parents=True, exist_ok=True)
+        opts.out.write_text(text + "\n")
+    return 1 if "FAIL" in text else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,84 @@
+"""Reaper bookkeeping: held exits of unregistered pids versus pid reuse (fake Popen, real fork)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from helix_init.reaper import Reaper
+
+
+def _zombie(code: int) -> int:
+    """A child of ours that has exited with `code` and is not yet reaped."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(code)
+    deadline = time.monotonic() + 5
+    while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    return pid
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def fake_popen(monkeypatch: pytest.MonkeyPatch, make_pid: Any) -> None:
+    class FakePopen:
+        returncode: int | None = None
+
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            self.pid = make_pid()
+
+    monkeypatch.setattr("helix_init.reaper.subprocess.Popen", FakePopen)
+
+
+def test_an_orphan_exit_is_counted(loop: asyncio.AbstractEventLoop) -> None:
+    reaper = Reaper(loop)
+    _zombie(5)
+    reaper.reap()
+    assert reaper.orphans_reaped == 1
+    assert reaper.reaped.is_set()
+    assert not reaper.has_children()
+
+
+def test_a_stale_exit_of_a_reused_pid_does_not_end_a_new_child(
+    loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reaper = Reaper(loop)
+    old = _zombie(9)
+    reaper.reap()  # an orphan's exit, held
+    fake_popen(monkeypatch, lambda: old)  # the kernel hands the same pid out again
+
+    child = reaper.spawn(["probe"], name="probe", env={})
+
+    assert child.running
+    assert [c.pid for c in reaper.running()] == [old]
+
+
+def test_an_exit_collected_while_spawning_ends_that_child(
+    loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reaper = Reaper(loop)
+
+    def fork_exit_and_reap() -> int:
+        pid = _zombie(3)
+        reaper.reap()  # as if SIGCHLD were handled before the registration
+        return pid
+
+    fake_popen(monkeypatch, fork_exit_and_reap)
+
+    child = reaper.spawn(["quick"], name="quick", env={})
+
+    assert child.exited.done() and child.exited.result() == 3
+    assert child.popen.returncode == 3
+    assert reaper.running() == []
