@@ -40,24 +40,40 @@ API_FQDN = "api.helix.test"
 # --privileged fails on these hosts (CAP_SYS_RESOURCE is not in the bounding
 # set); this is the set TESTBED.md measured to nest 4 levels deep.
 CAPS = [
-    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
-    "--security-opt", "seccomp=unconfined",
-    "--security-opt", "apparmor=unconfined",
-    "--security-opt", "systempaths=unconfined",
-]  # fmt: skip
+    "--cap-add",
+    "ALL",
+    "--cap-drop",
+    "SYS_RESOURCE",
+    "--security-opt",
+    "seccomp=unconfined",
+    "--security-opt",
+    "apparmor=unconfined",
+    "--security-opt",
+    "systempaths=unconfined",
+]
 
 
 class NestError(Exception):
     """A step of building or running the nest failed; the message says which."""
 
 
-def run(argv: Sequence[str], *, input: bytes | None = None, timeout: float = 600,
-        check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def run(
+    argv: Sequence[str],
+    *,
+    input: bytes | None = None,
+    timeout: float = 600,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     try:
         done = subprocess.run(
-            list(argv), input=input.decode() if input is not None else None,
-            capture_output=True, text=True, timeout=timeout, env=env,
-        )  # fmt: skip
+            list(argv),
+            input=input.decode() if input is not None else None,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
     except subprocess.TimeoutExpired as exc:
         raise NestError(f"timed out after {timeout:g}s: {' '.join(argv)}") from exc
     if check and done.returncode != 0:
@@ -93,11 +109,19 @@ class Engine:
 def engine(start_private: bool = True) -> Engine:
     """The engine in DOCKER_HOST or at the default socket, else a private dockerd (root only)."""
     env = dict(os.environ)
-    for host in filter(None, (os.environ.get("DOCKER_HOST"), "unix:///var/run/docker.sock",
-                              f"unix://{WORK}/dockerd/docker.sock")):  # fmt: skip
+    for host in filter(
+        None,
+        (
+            os.environ.get("DOCKER_HOST"),
+            "unix:///var/run/docker.sock",
+            f"unix://{WORK}/dockerd/docker.sock",
+        ),
+    ):
         env["DOCKER_HOST"] = host
-        if shutil.which("docker") and run(["docker", "version"], env=env, check=False,
-                                          timeout=20).returncode == 0:  # fmt: skip
+        if (
+            shutil.which("docker")
+            and run(["docker", "version"], env=env, check=False, timeout=20).returncode == 0
+        ):
             return Engine(host, None, env)
     if not start_private or os.geteuid() != 0 or not shutil.which("dockerd"):
         raise NestError("no Docker engine is running, and none can be started here")
@@ -107,10 +131,21 @@ def engine(start_private: bool = True) -> Engine:
     host = f"unix://{root}/docker.sock"
     log = open(root / "dockerd.log", "ab")  # noqa: SIM115 - dockerd's own log, for the demo's lifetime
     proc = subprocess.Popen(
-        ["dockerd", "--data-root", str(root / "root"), "--exec-root", str(root / "exec"),
-         "--pidfile", str(root / "docker.pid"), "--host", host],
-        stdout=log, stderr=log, start_new_session=True,
-    )  # fmt: skip
+        [
+            "dockerd",
+            "--data-root",
+            str(root / "root"),
+            "--exec-root",
+            str(root / "exec"),
+            "--pidfile",
+            str(root / "docker.pid"),
+            "--host",
+            host,
+        ],
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
     env["DOCKER_HOST"] = host
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -137,13 +172,26 @@ def base_images(eng: Engine) -> None:
             rootfs = WORK / "images" / "rootfs"
             shutil.rmtree(rootfs, ignore_errors=True)
             rootfs.parent.mkdir(parents=True, exist_ok=True)
-            run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs),
-                 "http://deb.debian.org/debian"], timeout=900)  # fmt: skip
+            run(
+                [
+                    "debootstrap",
+                    "--variant=minbase",
+                    "bookworm",
+                    str(rootfs),
+                    "http://deb.debian.org/debian",
+                ],
+                timeout=900,
+            )
             run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."])
             shutil.rmtree(rootfs, ignore_errors=True)
         with open(tarball, "rb") as f:
-            subprocess.run(["docker", "import", "-", BASE_IMAGE], stdin=f, env=eng.env,
-                           check=True, capture_output=True)  # fmt: skip
+            subprocess.run(
+                ["docker", "import", "-", BASE_IMAGE],
+                stdin=f,
+                env=eng.env,
+                check=True,
+                capture_output=True,
+            )
     if not has_image(eng, BUSYBOX_IMAGE):
         root = WORK / "images" / "busybox"
         shutil.rmtree(root, ignore_errors=True)
@@ -161,17 +209,35 @@ def base_images(eng: Engine) -> None:
         (root / "etc" / "group").write_text("root:x:0:\n")
         (root / "www" / "index.html").write_text("hello from busybox httpd\n")
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-        subprocess.run(["docker", "import", "-c", 'CMD ["/bin/sh"]', "-", BUSYBOX_IMAGE],
-                       stdin=tar.stdout, env=eng.env, check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["docker", "import", "-c", 'CMD ["/bin/sh"]', "-", BUSYBOX_IMAGE],
+            stdin=tar.stdout,
+            env=eng.env,
+            check=True,
+            capture_output=True,
+        )
         tar.wait()
 
 
 def build_images(eng: Engine) -> None:
     """Build Dockerfile.sandbox and Dockerfile.desktop from this checkout on the local base."""
     base_images(eng)
-    for dockerfile, tag in (("Dockerfile.sandbox", SANDBOX_IMAGE), ("Dockerfile.desktop", DESKTOP_IMAGE)):
-        eng.docker("build", "-q", "-f", str(REPO / dockerfile), "--build-arg", f"BASE={BASE_IMAGE}",
-                   "-t", tag, str(REPO), timeout=1200)  # fmt: skip
+    for dockerfile, tag in (
+        ("Dockerfile.sandbox", SANDBOX_IMAGE),
+        ("Dockerfile.desktop", DESKTOP_IMAGE),
+    ):
+        eng.docker(
+            "build",
+            "-q",
+            "-f",
+            str(REPO / dockerfile),
+            "--build-arg",
+            f"BASE={BASE_IMAGE}",
+            "-t",
+            tag,
+            str(REPO),
+            timeout=1200,
+        )
 
 
 # -- levels -------------------------------------------------------------------------------
@@ -186,18 +252,27 @@ class Level:
     prefix: list[str]
     eng: Engine
 
-    def sh(self, command: str, *, check: bool = True, timeout: float = 300,
-           input: bytes | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    def sh(
+        self, command: str, *, check: bool = True, timeout: float = 300, input: bytes | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run a shell command in this level's container."""
         return self.exec(["sh", "-c", command], check=check, timeout=timeout, input=input)
 
-    def exec(self, argv: Sequence[str], *, check: bool = True, timeout: float = 300,
-             input: bytes | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
-        return run([*self.prefix, *argv], env=self.eng.env, check=check, timeout=timeout,
-                   input=input)  # fmt: skip
+    def exec(
+        self,
+        argv: Sequence[str],
+        *,
+        check: bool = True,
+        timeout: float = 300,
+        input: bytes | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        return run(
+            [*self.prefix, *argv], env=self.eng.env, check=check, timeout=timeout, input=input
+        )
 
-    def docker(self, *args: str, check: bool = True, timeout: float = 300,
-               input: bytes | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    def docker(
+        self, *args: str, check: bool = True, timeout: float = 300, input: bytes | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """`docker ARGS` against this level's engine."""
         return self.exec(["docker", *args], check=check, timeout=timeout, input=input)
 
@@ -225,8 +300,14 @@ class Level:
 def copy_images(eng: Engine, into: Level, *images: str) -> None:
     """docker save on the host | docker load at `into` (TESTBED.md: how images move down)."""
     save = subprocess.Popen(["docker", "save", *images], stdout=subprocess.PIPE, env=eng.env)
-    load = subprocess.run([*into.prefix, "docker", "load", "-q"], stdin=save.stdout,
-                          env=eng.env, capture_output=True, text=True, timeout=900)  # fmt: skip
+    load = subprocess.run(
+        [*into.prefix, "docker", "load", "-q"],
+        stdin=save.stdout,
+        env=eng.env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     save.wait()
     if load.returncode != 0 or save.returncode != 0:
         raise NestError(f"loading {images} into level {into.depth} failed: {load.stderr.strip()}")
@@ -245,9 +326,23 @@ def start_level(parent: Level, name: str, image: str, network: str, reserved: st
     parent.docker("network", "inspect", network, check=False).returncode == 0 or parent.docker(
         "network", "create", network
     )
-    args = ["run", "-d", "--pull", "never", "--name", name, "--hostname", name,
-            "--network", network, *CAPS, "-v", f"{name}-docker:/var/lib/docker",
-            "-e", f"HELIX_DOCKER_DEPTH={depth}"]  # fmt: skip
+    args = [
+        "run",
+        "-d",
+        "--pull",
+        "never",
+        "--name",
+        name,
+        "--hostname",
+        name,
+        "--network",
+        network,
+        *CAPS,
+        "-v",
+        f"{name}-docker:/var/lib/docker",
+        "-e",
+        f"HELIX_DOCKER_DEPTH={depth}",
+    ]
     if reserved:
         args += ["-e", f"HELIX_INIT_RESERVED_NETS={reserved}"]
     parent.docker(*args, image)
@@ -264,9 +359,25 @@ def build_nest(eng: Engine, depth: int = 3, log: callable = print) -> list[Level
         "network", "create", "helix-net"
     )
     if host.docker("inspect", "api", check=False).returncode != 0:
-        host.docker("run", "-d", "--pull", "never", "--name", "api", "--network", "helix-net",
-                    "--network-alias", API_FQDN,
-                    BUSYBOX_IMAGE, "httpd", "-f", "-p", "80", "-h", "/www")  # fmt: skip
+        host.docker(
+            "run",
+            "-d",
+            "--pull",
+            "never",
+            "--name",
+            "api",
+            "--network",
+            "helix-net",
+            "--network-alias",
+            API_FQDN,
+            BUSYBOX_IMAGE,
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/www",
+        )
     reserved = ""
     for name, image, network in LEVEL_PLAN[:depth]:
         parent = levels[-1]
@@ -304,8 +415,16 @@ def main(argv: list[str]) -> int:
             print(f"\n== level {level.depth} ({level.name}): helix-init status")
             print(level.exec(["helix-init", "status"]).stdout.rstrip())
         deepest = levels[-1]
-        out = deepest.docker("run", "--rm", "--pull", "never", BUSYBOX_IMAGE, "sh", "-c",
-                             f"echo hello from level 4; nslookup {API_FQDN} | grep -A1 Name")  # fmt: skip
+        out = deepest.docker(
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            BUSYBOX_IMAGE,
+            "sh",
+            "-c",
+            f"echo hello from level 4; nslookup {API_FQDN} | grep -A1 Name",
+        )
         print(f"\n== level {deepest.depth + 1}: a busybox container inside level {deepest.depth}")
         print(out.stdout.rstrip())
         print(f"\nnest up in {time.monotonic() - started:.1f}s; stopping it")
