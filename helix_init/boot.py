@@ -217,7 +217,7 @@ class Boot:
         assert self.services is not None
         maxtime = self.settings.cmd_wait_for_services_maxtime
         waits: list[asyncio.Future[Any]] = [
-            asyncio.ensure_future(self.services.all_ready.wait()),
+            asyncio.ensure_future(self.services.cmd_may_start.wait()),
             asyncio.ensure_future(self.stop_requested.wait()),
             self.services.ended,
         ]

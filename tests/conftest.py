@@ -50,7 +50,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def wait_until(
-    condition: Callable[[], bool], timeout: float, what: str, alive: Callable[[], bool] = bool
+    condition: Callable[[], bool],
+    timeout: float,
+    what: str,
+    alive: Callable[[], bool] = lambda: True,
 ) -> None:
     """Poll `condition` until it holds; fail after `timeout` seconds or once `alive()` is false."""
     deadline = time.monotonic() + timeout

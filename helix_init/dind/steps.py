@@ -251,12 +251,54 @@ def ensure_docker_group(level: Level) -> None:
         _say(f"ran: {' '.join(argv)}")
 
 
+# RevDial roles (seeds/003): runner id prefix, the variable naming the instance,
+# and the local address the tunnel exposes by default.
+REVDIAL_ROLES = {
+    "sandbox": ("sandbox", "HELIX_SESSION_ID", "127.0.0.1:9876"),
+    "wolf": ("wolf", "WOLF_INSTANCE_ID", "unix:///var/run/wolf/wolf.sock"),
+    "moonlight": ("moonlight", "WOLF_INSTANCE_ID", "127.0.0.1:8080"),
+}
+
+
+def name_revdial_runner(level: Level) -> None:
+    """Export HELIX_RUNNER_ID and HELIX_REVDIAL_LOCAL_ADDR for the revdial-agent service.
+
+    Only where HELIX_API_URL is set and the revdial-client binary exists: that
+    is what enables the agent. The id is `ROLE-INSTANCE` as the control plane
+    expects (sandbox-$HELIX_SESSION_ID, wolf-/moonlight-$WOLF_INSTANCE_ID).
+    """
+    env = level.env
+    if not env.get("HELIX_API_URL"):
+        return
+    if not _which("revdial-client"):
+        _say("HELIX_API_URL is set but revdial-client is not installed: no RevDial agent")
+        return
+    role = env.get("HELIX_REVDIAL_ROLE", "sandbox")
+    if role not in REVDIAL_ROLES:
+        raise DindError(
+            f"HELIX_REVDIAL_ROLE must be one of {', '.join(REVDIAL_ROLES)}, got {role!r}"
+        )
+    prefix, variable, local_addr = REVDIAL_ROLES[role]
+    runner_id = env.get("HELIX_RUNNER_ID", "")
+    if not runner_id:
+        instance = env.get(variable) or (
+            env.get("SANDBOX_INSTANCE_ID", "local") if role != "sandbox" else ""
+        )
+        if not instance:
+            raise DindError(f"RevDial role {role} needs {variable} (or HELIX_RUNNER_ID)")
+        runner_id = f"{prefix}-{instance}"
+    level.export("HELIX_RUNNER_ID", runner_id)
+    level.export("HELIX_REVDIAL_LOCAL_ADDR", env.get("HELIX_REVDIAL_LOCAL_ADDR") or local_addr)
+    _say(f"RevDial runner id {runner_id}")
+
+
 STEPS: dict[str, Callable[[Level], None]] = {
     "preflight": preflight,
     "cgroups": fix_cgroups,
     "network": plan_network,
     "dockerd-config": write_dockerd_config,
     "docker-group": ensure_docker_group,
+    "revdial": name_revdial_runner,
 }
 
 

@@ -53,6 +53,7 @@ class ServiceManager:
         self.mirror = LogMirror(log)
         self.upward = Upward(settings.environ.get("NOTIFY_SOCKET"))
         self.all_ready = asyncio.Event()
+        self.cmd_may_start = asyncio.Event()  # every `before_cmd` service ready
         self.ended: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
         self.runners: dict[str, ServiceRunner] = {}
         self._engine_deaths: list[float] = []
@@ -128,7 +129,15 @@ class ServiceManager:
         now = time.monotonic()
         self._engine_deaths = [t for t in self._engine_deaths if now - t < ENGINE_WINDOW] + [now]
         self.log.error(f"supervisord died (code {code}); stopping its services before a restart")
-        wanted = [n for n, r in self.runners.items() if r.state is not State.STOPPED]
+        # What was meant to run comes back, held by a stop file too (it is held
+        # again, and starts once the file is gone); not what was stopped on
+        # request, nor what had finished (a one-shot that exited, or a service
+        # that gave up must not get a second life from a supervisord crash).
+        wanted = [
+            n
+            for n, r in self.runners.items()
+            if not r.stop_requested and r.state not in (State.EXITED, State.FAILED)
+        ]
         await self._stop_levels("supervisord died")
         if len(self._engine_deaths) > ENGINE_RESTARTS:
             self._end(Exit.ENGINE_LOST, f"supervisord died {len(self._engine_deaths)} times")
@@ -136,15 +145,19 @@ class ServiceManager:
         with contextlib.suppress(EngineError):
             await self._start_engine()
             for name in wanted:
-                self.runners[name].start()
+                await self.runners[name].start()
 
     # -- readiness -------------------------------------------------------------------
     def _changed(self) -> None:
         if self._shutting_down:
             return
-        ready = all(
-            r.ready_event.is_set() or r.state is State.STOPPED for r in self.runners.values()
-        )
+
+        def ok(r: ServiceRunner) -> bool:  # an operator's stop is not a failure
+            return r.ready_event.is_set() or r.state is State.STOPPED
+
+        if all(ok(r) for r in self.runners.values() if r.spec.before_cmd):
+            self.cmd_may_start.set()
+        ready = all(ok(r) for r in self.runners.values())
         if ready and not self.all_ready.is_set():
             self.all_ready.set()
             self.settings.ready_path.write_text(f"{time.time():.3f}\n")
@@ -171,17 +184,17 @@ class ServiceManager:
         self.settings.ready_path.unlink(missing_ok=True)
         if self._engine_watch is not None:
             self._engine_watch.cancel()
-        await self._stop_levels("shutdown")
+        await self._stop_levels("shutdown", final=True)
         await self.engine.stop()
         self.mirror.stop()
         for runner in self.runners.values():
             if runner.notify is not None:
                 runner.notify.close()
 
-    async def _stop_levels(self, why: str) -> None:
+    async def _stop_levels(self, why: str, *, final: bool = False) -> None:
         for level in self.plan.stop_levels:
             runners = [self.runners[n] for n in level if n in self.runners]
-            await asyncio.gather(*(r.stop(why) for r in runners))
+            await asyncio.gather(*(r.stop(why, final=final) for r in runners))
 
     # -- control -----------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -208,7 +221,7 @@ class ServiceManager:
         if action in ("stop", "restart"):
             await runner.stop(f"{action} requested")
         if action in ("start", "restart"):
-            runner.start()
+            await runner.start()
         return True, f"{name}: {runner.state.value}"
 
 

@@ -178,7 +178,11 @@ def _target_problem(kind: ProbeKind, target: str) -> str | None:
 
 
 def _path_problem(target: str) -> str | None:
-    return None if target.startswith("/") else f"must be an absolute path, got {target!r}"
+    # `${XDG_RUNTIME_DIR}/wayland-0`: the variable is expanded at start time and
+    # is taken to hold an absolute path.
+    if target.startswith("/") or target.startswith("${"):
+        return None
+    return f"must be an absolute path (or start with ${{VAR}}), got {target!r}"
 
 
 def _tcp_problem(target: str) -> str | None:

@@ -48,12 +48,13 @@ Restart = Literal["always", "on-failure", "never"]
 T = TypeVar("T")
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # ${VAR}, as render.expand() reads it
 RESTARTS: dict[str, Restart] = {"always": "always", "on-failure": "on-failure", "never": "never"}
 TOP_KEYS = (
     "command", "description", "requires", "wait_for", "ready", "health", "restart",
     "backoff", "max_restarts", "essential", "stop_signal", "stop_timeout", "user", "group",
     "working_dir", "environment", "secrets", "required_env", "inherit_exports", "enabled_if",
-    "stop_file", "finish",
+    "stop_file", "finish", "before_cmd",
 )  # fmt: skip
 
 
@@ -107,6 +108,9 @@ class ServiceSpec:
     disabled_reason: str = ""
     stop_file: str | None = None  # COMPAT: kept stopped while it exists (/tmp/.dockerd-stop)
     finish: tuple[str, ...] | None = None  # argv run after each exit
+    # The CMD waits for this service's readiness; false for a service that needs
+    # the CMD itself (desktop-bridge waits for the session's Wayland socket).
+    before_cmd: bool = True
 
 
 @dataclass(frozen=True)
@@ -247,6 +251,8 @@ def _parse_service(f: Fields, name: str, environ: Mapping[str, str]) -> ServiceS
     ready = parse_ready(f)
     condition = _optional(f, "enabled_if", parse_condition)
     reason = condition.failure(environ) if condition else None
+    secrets = _secrets(f)
+    _no_secret_in_argv(f, command or (), secrets)
     return ServiceSpec(
         name=name,
         command=command or (),
@@ -266,7 +272,7 @@ def _parse_service(f: Fields, name: str, environ: Mapping[str, str]) -> ServiceS
         group=_account(f, "group"),
         working_dir=f.absolute_path("working_dir"),
         environment=MappingProxyType(_environment(f)),
-        secrets=_secrets(f),
+        secrets=secrets,
         required_env=f.strings("required_env") or (),
         inherit_exports=_inherit_exports(f),
         enabled_if=condition,
@@ -274,6 +280,7 @@ def _parse_service(f: Fields, name: str, environ: Mapping[str, str]) -> ServiceS
         disabled_reason=reason or "",
         stop_file=f.absolute_path("stop_file"),
         finish=f.strings("finish", non_empty=True),
+        before_cmd=f.boolean("before_cmd", d.before_cmd),
     )
 
 
@@ -373,6 +380,20 @@ def _secrets(f: Fields) -> tuple[Secret, ...]:
         elif env is not None or file is not None:
             secrets.append(Secret(var, env, file, required))
     return tuple(secrets)
+
+
+def _no_secret_in_argv(f: Fields, command: tuple[str, ...], secrets: tuple[Secret, ...]) -> None:
+    """`${SECRET}` in argv would be expanded to the value: readable by anyone in /proc/*/cmdline."""
+    names = {s.name for s in secrets}
+    for i, arg in enumerate(command):
+        for var in VAR_RE.findall(arg):
+            if var in names:
+                f.problem(
+                    f"command[{i}]",
+                    f"${{{var}}} would put secret {var} on the command line, where every"
+                    " process can read it (/proc/PID/cmdline); let the service read it"
+                    " from its environment",
+                )
 
 
 def _env_name_ok(name: str) -> bool:

@@ -11,6 +11,7 @@ Errors are one line on the service's log and exit 126/127, like a shell.
 import json
 import os
 import sys
+import warnings  # noqa: F401 - os.execvpe imports it lazily; after setuid the stdlib may be unreadable
 
 
 def main(argv: list[str]) -> int:
@@ -55,4 +56,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    try:
+        sys.exit(main(sys.argv))
+    except Exception as exc:  # one line on the service's log, never a traceback
+        print(f"helix-init: cannot start service: {type(exc).__name__}: {exc}")
+        sys.exit(126)

@@ -1,0 +1,196 @@
+"""The shipped revdial-agent and desktop-bridge services, driven by stand-ins of the real binaries.
+
+Mocks, on purpose: the real revdial-client and desktop-bridge (a GPU video
+streamer) cannot exist on this machine; examples/standins/ has stand-ins with
+the same command-line contract. Everything else is real: helix-init as PID 1,
+supervisord, the shipped services.d files and the `revdial` cont-init step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from conftest import HELIX_INIT, Pid1, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+STANDINS = REPO / "examples" / "standins"
+TOKEN = "tok-3f9a1c77e2b54d0e"  # what must never show up outside the agent's environment
+
+pytestmark = pytest.mark.process
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ControlPlane:
+    """The stand-in control plane on loopback, outside the init's PID namespace."""
+
+    def __init__(self, root: Path, port: int) -> None:
+        self.registry = root / "registry"
+        self.token_file = root / "expected-token"
+        self.token_file.write_text(TOKEN)
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.registry.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(STANDINS / "control-plane"), "--listen", f"127.0.0.1:{self.port}",
+             "--token-file", str(self.token_file), "--registry", str(self.registry)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_until(self.registry.exists, 10, "the control plane to listen")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def runners(self) -> list[str]:
+        try:
+            return self.registry.read_text().split()
+        except FileNotFoundError:
+            return []
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def status(pid1: Pid1) -> dict[str, object]:
+    done = pid1.command("status", "--json")
+    assert done.code == 0, done.describe()
+    data: dict[str, object] = json.loads(done.stdout)
+    return data
+
+
+def service(pid1: Pid1, name: str) -> dict[str, object]:
+    services = status(pid1)["services"]
+    assert isinstance(services, dict)
+    return next(s for s in services["services"] if s["name"] == name)
+
+
+def install_shipped(pid1: Pid1, *names: str, edits: dict[str, str] | None = None) -> None:
+    folder = pid1.path("services.d")
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        source = REPO / "services.d" / name
+        if not source.exists():
+            source = REPO / "images" / "desktop" / "services.d" / name
+        text = source.read_text()
+        for old, new in (edits or {}).items():
+            assert old in text, f"{name} no longer contains {old!r}"
+            text = text.replace(old, new)
+        (folder / name).write_text(text)
+
+
+def test_revdial_agent_reconnects_with_backoff_and_never_leaks_its_token(pid1: Pid1) -> None:
+    plane = ControlPlane(pid1.root, free_port())
+    plane.start()
+    install_shipped(pid1, "revdial-agent.toml")
+    shutil.copy(REPO / "cont-init.d" / "50-helix-revdial", pid1.cont_init / "50-helix-revdial")
+    env = {
+        "PATH": f"{STANDINS}:{HELIX_INIT.parent}:{pid1.env['PATH']}",
+        "HELIX_API_URL": f"http://127.0.0.1:{plane.port}",
+        "HELIX_SESSION_ID": "ses_demo42",
+        "RUNNER_TOKEN": TOKEN,
+    }
+    pid1.env.update(env)
+    running = pid1.start("sleep", "120")
+    try:
+        wait_until(lambda: plane.runners() == ["sandbox-ses_demo42"], 20, "the agent to connect",
+                   alive=running.alive)  # fmt: skip
+        # The control plane goes away for 20 s: the agent fails, backs off, retries.
+        plane.stop()
+        outage_end = time.monotonic() + 20
+        wait_until(lambda: service(pid1, "revdial-agent")["restarts"] >= 2, 20,  # type: ignore[operator]
+                   "restarts during the outage", alive=running.alive)  # fmt: skip
+        time.sleep(
+            max(0.0, outage_end - time.monotonic())
+        )  # the outage itself, not a readiness wait
+        plane.start()
+        wait_until(lambda: plane.runners() == ["sandbox-ses_demo42"], 90,
+                   "the agent to reconnect after the outage", alive=running.alive)  # fmt: skip
+        agent = service(pid1, "revdial-agent")
+        assert agent["state"] == "ready"
+        assert isinstance(agent["restarts"], int) and agent["restarts"] >= 2
+        status_text = json.dumps(status(pid1))
+        out = running.output()
+        delays = [float(d) for d in re.findall(r"revdial-agent: .*restarting in ([\d.]+)s", out)]
+        assert len(delays) >= 2, out
+        # Exponential with jitter 0.5 around 1, 2, 4 ... (capped at 60).
+        assert delays[-1] > delays[0], delays
+        # The token never leaves the agent's environment.
+        assert TOKEN not in status_text
+        assert TOKEN not in out
+        for log in pid1.root.rglob("*.log*"):
+            assert TOKEN.encode() not in log.read_bytes(), log
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                assert TOKEN.encode() not in cmdline.read_bytes(), cmdline
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+    finally:
+        plane.stop()
+        running.signal(signal.SIGTERM)
+        result = running.wait(30)
+    assert result.code == 0, result.describe()
+
+
+def test_desktop_bridge_waits_for_the_session_socket_without_blocking_the_session(
+    pid1: Pid1,
+) -> None:
+    # Outside tmp_path, whose parents are root-only: the bridge runs as nobody.
+    runtime = Path(tempfile.mkdtemp(prefix="helix-xdg-"))
+    os.chmod(runtime, 0o777)
+    # The shipped file, with what differs on this machine: no `retro` user and
+    # the stand-in's path instead of /usr/local/bin/desktop-bridge.
+    install_shipped(pid1, "desktop-bridge.toml", edits={
+        'user = "retro"': 'user = "nobody"',
+        "/usr/local/bin/desktop-bridge": str(STANDINS / "desktop-bridge"),
+    })  # fmt: skip
+    pid1.env.update(PATH=f"{STANDINS}:{pid1.env['PATH']}", XDG_RUNTIME_DIR=str(runtime))
+    marker = pid1.path("session-started")
+    # The CMD is the desktop session: it starts before the bridge is ready
+    # (before_cmd = false), then its compositor creates the Wayland socket.
+    session = f"touch {marker}; touch {runtime}/wayland-0; exec sleep 120"
+    running = pid1.start("sh", "-c", session)
+    try:
+        running.wait_for_file(marker, 20)
+        assert service(pid1, "desktop-bridge")["state"] in ("waiting", "starting")
+        wait_until(lambda: service(pid1, "desktop-bridge")["state"] == "ready", 30,
+                   "the bridge to become ready", alive=running.alive)  # fmt: skip
+        assert pid1.command("health").code == 0
+        # status shows namespace pids; find the bridge from here by its command line.
+        nobody = pwd.getpwnam("nobody").pw_uid
+        uids = [
+            proc.stat().st_uid
+            for proc in Path("/proc").glob("[0-9]*")
+            if str(STANDINS / "desktop-bridge") in _cmdline(proc)
+        ]
+        assert uids == [nobody], uids
+    finally:
+        running.signal(signal.SIGTERM)
+        result = running.wait(30)
+        shutil.rmtree(runtime, ignore_errors=True)
+    assert result.code == 0, result.describe()
+    assert "desktop-bridge: streaming" in result.stdout
