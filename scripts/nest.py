@@ -405,6 +405,10 @@ def main(argv: list[str]) -> int:
     """The nested demo: build, nest 3 init levels, run busybox at level 4, print each status."""
     try:
         eng = engine()
+    except NestError as exc:
+        print(f"nest: {exc}", file=sys.stderr)
+        return 3  # scripts/demo falls back to the PID-namespace demo
+    try:
         print(f"Docker engine: {eng.host}" + (" (private dockerd started)" if eng.process else ""))
         print("building images (local base, no registry pulls)...", flush=True)
         build_images(eng)
