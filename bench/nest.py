@@ -1,0 +1,176 @@
+"""Nested Docker figures: helix-init images against the plain shell entrypoint they replace.
+
+Measured side by side on the same engine, same base, same capability set:
+
+- level-1 boot-to-ready: `docker run` of a sandbox until its Engine API answers
+  (`docker info` at that level succeeds);
+- nest boot: `docker run` of level 1 until a busybox container at level 4 has
+  printed its line (levels 2 and 3 started from inside), minus the time spent
+  loading images into the levels (the two nests load different images);
+- nest stop: `docker stop -t 30` of level 1, its exit code, and whether level
+  1's dockerd got TERM (and exited) or was KILLed with the container.
+
+The baseline is the pattern the current Helix images use: a shell entrypoint
+that starts `dockerd &` and execs the CMD (`sleep infinity`). On this host it
+also needs the cgroup remount (TESTBED.md), which it gets, or it could not run
+Docker at all. Usage: `.venv/bin/python bench/nest.py [--runs N] [--json FILE]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+
+import nest
+
+BASELINE_IMAGE = "helix-baseline:test"
+BASELINE_ENTRYPOINT = r"""
+for m in $(awk '$9 == "cgroup" && $6 ~ /^ro/ {print $5}' /proc/self/mountinfo); do
+  mount -o remount,rw,bind "$m" "$m"
+done
+rm -f /var/run/docker.pid
+dockerd > /var/log/dockerd.log 2>&1 &
+exec "$@"
+"""
+
+
+def build_baseline(eng: nest.Engine) -> None:
+    dockerfile = (
+        f"FROM {nest.SANDBOX_IMAGE}\n"
+        "COPY entrypoint.sh /baseline-entrypoint.sh\n"
+        'ENTRYPOINT ["/bin/sh", "/baseline-entrypoint.sh"]\n'
+        'CMD ["sleep", "infinity"]\n'
+    )
+    ctx = nest.WORK / "baseline"
+    ctx.mkdir(parents=True, exist_ok=True)
+    (ctx / "Dockerfile").write_text(dockerfile)
+    (ctx / "entrypoint.sh").write_text(BASELINE_ENTRYPOINT)
+    eng.docker("build", "-q", "-t", BASELINE_IMAGE, str(ctx), timeout=600)
+
+
+def wait_engine(level: nest.Level, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if level.docker("info", check=False, timeout=30).returncode == 0:
+            return
+        time.sleep(0.1)
+    raise nest.NestError(f"level {level.depth} engine not up in {timeout:g}s")
+
+
+def run_level(parent: nest.Level, name: str, image: str, network: str) -> nest.Level:
+    parent.docker("network", "inspect", network, check=False).returncode == 0 or parent.docker(
+        "network", "create", network
+    )
+    parent.docker(
+        "run", "-d", "--pull", "never", "--name", name, "--network", network, *nest.CAPS,
+        "-v", f"{name}-docker:/var/lib/docker", "-e", f"HELIX_DOCKER_DEPTH={parent.depth + 1}",
+        image,
+    )  # fmt: skip
+    level = parent.inside(name)
+    wait_engine(level)
+    return level
+
+
+def remove(host: nest.Level, name: str) -> None:
+    host.docker("rm", "-f", name, check=False, timeout=180)
+    host.docker("volume", "rm", "-f", f"{name}-docker", check=False)
+
+
+def boot_to_ready(eng: nest.Engine, image: str, runs: int) -> list[float]:
+    host = nest.Level(0, "host", [], eng)
+    times = []
+    for i in range(runs):
+        name = f"bench-l1-{i}"
+        remove(host, name)
+        started = time.monotonic()
+        run_level(host, name, image, "bench-net")
+        times.append(time.monotonic() - started)
+        remove(host, name)
+    return times
+
+
+def nest_boot_and_stop(eng: nest.Engine, sandbox: str, desktop: str) -> dict[str, object]:
+    """Level 1 (sandbox) -> 2 (desktop) -> 3 (sandbox) -> 4 (busybox line); then docker stop."""
+    host = nest.Level(0, "host", [], eng)
+    prefix = "bench-h" if sandbox == nest.SANDBOX_IMAGE else "bench-b"
+    remove(host, f"{prefix}1")
+    loading = 0.0  # image loads differ in size between the two nests: not counted
+
+    def load(into: nest.Level, *images: str) -> None:
+        nonlocal loading
+        t = time.monotonic()
+        nest.copy_images(eng, into, *images)
+        loading += time.monotonic() - t
+
+    started = time.monotonic()
+    l1 = run_level(host, f"{prefix}1", sandbox, "bench-net")
+    load(l1, *dict.fromkeys((desktop, nest.BUSYBOX_IMAGE, sandbox)))
+    l2 = run_level(l1, f"{prefix}2", desktop, "bench-net2")
+    load(l2, *dict.fromkeys((sandbox, nest.BUSYBOX_IMAGE)))
+    l3 = run_level(l2, f"{prefix}3", sandbox, "bench-net3")
+    load(l3, nest.BUSYBOX_IMAGE)
+    l3.docker("run", "--rm", "--pull", "never", nest.BUSYBOX_IMAGE, "echo", "level 4")
+    boot = time.monotonic() - started - loading
+    t0 = time.monotonic()
+    host.docker("stop", "-t", "30", f"{prefix}1", timeout=120)
+    stop = time.monotonic() - t0
+    code = int(host.docker("inspect", "-f", "{{.State.ExitCode}}", f"{prefix}1").stdout)
+    logs = host.docker("logs", f"{prefix}1", check=False).stdout
+    # helix-init logs dockerd's stop; the baseline's dockerd log is on the container fs.
+    got_term = "service dockerd: ready -> stopping" in logs and "stopping -> stopped" in logs
+    if prefix == "bench-b":
+        dlog = host.docker("cp", f"{prefix}1:/var/log/dockerd.log", "-", check=False).stdout
+        got_term = "Processing signal 'terminated'" in dlog
+    remove(host, f"{prefix}1")
+    return {"boot_s": boot, "stop_s": stop, "exit_code": code, "dockerd_got_term": got_term}
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    eng = nest.engine()
+    nest.build_images(eng)
+    build_baseline(eng)
+    helix = boot_to_ready(eng, nest.SANDBOX_IMAGE, args.runs)
+    base = boot_to_ready(eng, BASELINE_IMAGE, args.runs)
+    helix_nest = nest_boot_and_stop(eng, nest.SANDBOX_IMAGE, nest.DESKTOP_IMAGE)
+    base_nest = nest_boot_and_stop(eng, BASELINE_IMAGE, BASELINE_IMAGE)
+    result = {
+        "l1_boot_to_ready_s": {"helix": stats(helix), "baseline": stats(base)},
+        "nest": {"helix": helix_nest, "baseline": base_nest},
+    }
+    h, b = stats(helix), stats(base)
+    rows = [
+        ("level-1 boot to Engine API (s)", f"{h['median']:.2f} ({h['min']:.2f}–{h['max']:.2f})",
+         f"{b['median']:.2f} ({b['min']:.2f}–{b['max']:.2f})", h["median"] / b["median"]),
+        ("docker run L1 → line at L4, image loads excluded (s)", f"{helix_nest['boot_s']:.1f}",
+         f"{base_nest['boot_s']:.1f}", helix_nest["boot_s"] / base_nest["boot_s"]),  # type: ignore[operator]
+        ("docker stop of the nest (s)", f"{helix_nest['stop_s']:.1f}",
+         f"{base_nest['stop_s']:.1f}", helix_nest["stop_s"] / base_nest["stop_s"]),  # type: ignore[operator]
+    ]  # fmt: skip
+    print("| figure | helix-init | shell entrypoint | ratio |\n|---|---|---|---|")
+    for name, hv, bv, ratio in rows:
+        print(f"| {name} | {hv} | {bv} | {ratio:.2f} |")
+    for who, data in (("helix-init", helix_nest), ("shell entrypoint", base_nest)):
+        how = "TERM" if data["dockerd_got_term"] else "KILL (no TERM seen)"
+        print(f"| {who}: stop exit code, level-1 dockerd got | {data['exit_code']}, {how} | | |")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
