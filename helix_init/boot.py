@@ -18,25 +18,32 @@ import asyncio
 import os
 import shutil
 import signal
+import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from helix_init import cmd as cmdmod
 from helix_init import control
 from helix_init.contenv import Exports
+from helix_init.dind.plancheck import problems_from_env as dind_problems
 from helix_init.dropins import Step, discover_steps
 from helix_init.exitcodes import Exit, from_wait_status
 from helix_init.logsink import Log
 from helix_init.problems import ConfigError, Problem
 from helix_init.reaper import Child, Reaper, SpawnError, become_subreaper
+from helix_init.services.engine import EngineError
 from helix_init.services.manager import ServiceManager
+from helix_init.services.render import EnginePaths
 from helix_init.services.spec import ServicePlan, load_services
 from helix_init.settings import Settings
+from helix_init.sibling import problems_from_env
 from helix_init.steps import StepRunner, run_folder
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+ENV_FILE = "env.json"  # in the run dir: what cont-init exported, root only
 KILL_WAIT = 5.0  # after KILL, how long to wait for the kernel (a D-state process can stall)
 FORWARDED_SIGNALS = (signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
 
@@ -68,6 +75,8 @@ def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
             run_as = cmdmod.resolve_user(settings.cmd_user)
         except KeyError as exc:
             problems.append(Problem("HELIX_INIT_CMD_USER", str(exc.args[0])))
+    problems += problems_from_env(settings.environ)  # sibling-dockerd mode variables
+    problems += dind_problems(settings.environ)  # DinD variables, HELIX_DOCKERD_CONFIG's file
     if problems:
         raise ConfigError(problems)
     return BootPlan(
@@ -107,8 +116,18 @@ class Boot:
                 self.log.error(str(problem))
             self.log.error(f"invalid drop-ins: nothing was started (exit {Exit.CONFIG.value})")
             return Exit.CONFIG
-        self.prepare_run_dir()
-        server = await control.serve(self.settings.sock_path, self.handle_control)
+        # A read-only or full run dir, a socket path too long for AF_UNIX: one
+        # line and exit 73 before anything ran, not a traceback and exit 70.
+        why = self.prepare_folders(plan)
+        if why is None:
+            try:
+                server = await control.serve(self.settings.sock_path, self.handle_control)
+            except OSError as exc:
+                sock = self.settings.sock_path
+                why = f"HELIX_INIT_RUN_DIR: cannot serve {sock}: {exc.strerror or exc}"
+        if why is not None:
+            self.log.error(f"{why}; nothing was started (exit {Exit.CANT_CREATE.value})")
+            return Exit.CANT_CREATE
         try:
             # stage 1: cont-init.d
             await self.run_cont_init(plan)
@@ -157,15 +176,42 @@ class Boot:
         else:
             self.log.debug(f"got {sig.name}; no CMD running to forward it to")
 
-    def prepare_run_dir(self) -> None:
+    def prepare_folders(self, plan: BootPlan) -> str | None:
+        """Make HELIX_INIT_RUN_DIR ours again, and the service log folder; why not, if we cannot.
+
+        What the init keeps in the run dir is removed first, whatever a previous
+        run left there (a crash leaves garbage, a stale socket, a folder where a
+        file belongs: each used to be a traceback or a boot that hung), and made
+        anew later; other entries (the DinD steps' docker/, facts.json) are kept.
+        The service log folder is root-only: supervisord writes a service's raw
+        output there, which the init cannot mask (only its stdout copy is).
+        """
         s = self.settings
-        for path in (s.run_dir, s.run_dir / "steps"):
-            path.mkdir(parents=True, exist_ok=True)
-        os.chmod(s.run_dir / "steps", 0o700)
-        s.ready_path.unlink(missing_ok=True)
+        engine = EnginePaths(s.run_dir, s.service_log_dir)
+        env_file = s.run_dir / ENV_FILE
+        try:
+            s.run_dir.mkdir(parents=True, exist_ok=True)
+            # Never group/world-writable, whatever umask we were given: anyone who
+            # can write here can swap control.sock or supervisor.sock for their own.
+            os.chmod(s.run_dir, stat.S_IMODE(os.stat(s.run_dir).st_mode) & ~0o022)
+            for path in (s.sock_path, s.ready_path, s.run_dir / "steps", *engine.owned):
+                _remove(path)
+            for path in (env_file, env_file.with_suffix(".tmp")):
+                _remove(path)
+            (s.run_dir / "steps").mkdir(mode=0o700)
+        except OSError as exc:
+            return f"HELIX_INIT_RUN_DIR: cannot write {s.run_dir}: {exc.strerror or exc}"
+        if plan.services.services:
+            try:
+                s.service_log_dir.mkdir(parents=True, exist_ok=True)
+                os.chmod(s.service_log_dir, 0o700)  # also fails (EROFS) on a read-only mount
+            except OSError as exc:
+                where = s.service_log_dir
+                return f"HELIX_INIT_SERVICE_LOG_DIR: cannot write {where}: {exc.strerror or exc}"
         problem = self.log.open_file(s.log_dir / "init.log")
         if problem:
             self.log.warn(problem)
+        return None
 
     # -- stage 1 -------------------------------------------------------------
     async def run_cont_init(self, plan: BootPlan) -> None:
@@ -181,7 +227,13 @@ class Boot:
             behaviour_if_fails=s.behaviour_if_step_fails,
             stop_requested=self.stop_requested,
         )
-        self.exports.save(s.run_dir / "env.json")
+        try:
+            self.exports.save(s.run_dir / ENV_FILE)
+        except OSError as exc:  # a full run dir: one line and exit 73, not a traceback
+            where = s.run_dir / ENV_FILE
+            self.finish(
+                Exit.CANT_CREATE, f"HELIX_INIT_RUN_DIR: cannot write {where}: {exc.strerror}"
+            )
         if outcome.failed is not None:
             self.log.error(
                 f"stopping the container: required step {outcome.failed.step.name} failed "
@@ -204,8 +256,14 @@ class Boot:
         self.services = ServiceManager(services, self.settings, self.reaper, self.log, self.exports)
         try:
             await self.services.start()
-        except Exception as exc:  # the manager has recorded why in .ended
+        except EngineError as exc:  # the manager has recorded why in .ended
             self.log.error(f"cannot start services: {exc}")
+        except OSError as exc:
+            # The manager records only engine failures: without this, a run dir
+            # that filled up left the CMD waiting for services that never began.
+            where = f" ({exc.filename})" if exc.filename else ""
+            self.finish(Exit.CANT_CREATE, f"cannot start services: {exc.strerror or exc}{where}")
+            return
         if self.services.ended.done():
             self.finish(*self.services.ended.result())
             return
@@ -365,6 +423,14 @@ class Boot:
                 proc.send_signal(sig)
             except psutil.Error:
                 pass
+
+
+def _remove(path: Path) -> None:
+    """Remove a file, socket, symlink or folder tree; nothing there is fine."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _killpg(pgid: int, sig: signal.Signals) -> None:

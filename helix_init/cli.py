@@ -10,6 +10,7 @@
     helix-init step NAME              a built-in cont-init step (cont-init.d/ runs these)
     helix-init run-dockerd            the dockerd service: clean up, then exec dockerd
     helix-init dns-relay              the DNS relay service (when the level's resolver is loopback)
+    helix-init bridge-guard           the bridge-guard service: recreate a deleted bridge
 
 A first argument that is not a known command is the CMD, so images can keep
 `CMD ["bash"]`; use `helix-init -- status` for a CMD that shares a command's name.
@@ -31,7 +32,7 @@ from helix_init.problems import ConfigError
 from helix_init.settings import Settings
 
 # Programs the shipped drop-ins run (each a process of its own, never PID 1).
-HELPERS = ("step", "run-dockerd", "dns-relay")
+HELPERS = ("step", "run-dockerd", "dns-relay", "bridge-guard")
 COMMANDS = ("check", "plan", "status", "health", "logs", "start", "stop", "restart")
 USAGE = __doc__.split("\n\n")[1] if __doc__ else ""
 
@@ -88,6 +89,10 @@ def _helper_command(name: str, args: list[str]) -> int:
         from helix_init.dind import rundockerd
 
         return rundockerd.main(os.environ, args)
+    if name == "bridge-guard":
+        from helix_init.sibling import bridgeguard
+
+        return bridgeguard.main(os.environ, args)
     from helix_init.dns import service
 
     return service.relay(os.environ)

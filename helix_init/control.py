@@ -76,6 +76,8 @@ def request(path: Path, payload: dict[str, Any], timeout: float) -> dict[str, An
             data += chunk
     except TimeoutError:
         raise ControlError(f"helix-init did not answer within {timeout:g}s") from None
+    except OSError as exc:  # it exited (or was KILLed) mid-request: a line, not a traceback
+        raise ControlError(f"helix-init closed the connection: {exc.strerror or exc}") from None
     finally:
         sock.close()
     try:

@@ -13,6 +13,7 @@ class Exit(IntEnum):
     NOT_READY = 1  # `helix-init health`: some required service is not ready
     USAGE = 64  # bad command line (EX_USAGE)
     INTERNAL = 70  # a bug in helix-init itself (EX_SOFTWARE); the log has the traceback
+    CANT_CREATE = 73  # HELIX_INIT_RUN_DIR or the service log folder not writable (EX_CANTCREAT)
     NO_PERMISSION = 77  # a control command run by a user who may not control the init
     CONFIG = 78  # invalid drop-ins or settings (EX_CONFIG); nothing was started
     STEP_FAILED = 79  # a required cont-init step failed or timed out

@@ -111,6 +111,9 @@ def _ask(settings: Settings, payload: dict[str, Any], timeout: float) -> dict[st
 def status(settings: Settings, as_json: bool) -> int:
     answer = _ask(settings, {"cmd": "status"}, CONTROL_TIMEOUT)
     st = answer["status"]
+    docker = _docker_facts(settings)
+    if docker is not None:
+        st["docker"] = docker
     if as_json:
         print(json.dumps(st, indent=2))
         return Exit.OK
@@ -137,9 +140,27 @@ def status(settings: Settings, as_json: bool) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[6])
+    if docker is not None and not docker["can_run_dockerd"]:
+        print(f"docker: not at this level: {docker['why_not']}")
     for name, step in sorted(st.get("exports", {}).items()):
         print(f"export {name} (from step {step})")
     return Exit.OK
+
+
+def _docker_facts(settings: Settings) -> dict[str, Any] | None:
+    """Whether this level runs dockerd and, if not, why (the preflight's facts.json).
+
+    The dockerd service's own disabled reason only says daemon.json is missing;
+    the cause an operator needs (say, /var/lib/docker on overlayfs, and the fix)
+    is the preflight's.
+    """
+    try:
+        facts = json.loads((settings.run_dir / "facts.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(facts, dict):
+        return None
+    return {"can_run_dockerd": bool(facts.get("can_run_dockerd")), "why_not": facts.get("why_not")}
 
 
 def _duration(seconds: float | None) -> str:
@@ -176,6 +197,15 @@ def act(settings: Settings, verb: str, service: str) -> int:
 
 def logs(settings: Settings, service: str, lines: int, follow: bool) -> int:
     path = settings.service_log_dir / f"{service}.log"
+    # The folder is root only (boot makes it 0700: raw service output is not
+    # masked); a non-root exists() raised PermissionError, a traceback.
+    if not os.access(settings.service_log_dir, os.X_OK) and settings.service_log_dir.exists():
+        where = settings.service_log_dir
+        print(
+            f"helix-init logs: permission denied: {where} is root only; run it as root",
+            file=sys.stderr,
+        )
+        return Exit.NO_PERMISSION
     if not path.exists():
         known = sorted(p.stem for p in settings.service_log_dir.glob("*.log"))
         print(

@@ -33,9 +33,8 @@ BASE_IMAGE = "local/debian:bookworm"
 BUSYBOX_IMAGE = "local/busybox:latest"
 SANDBOX_IMAGE = "helix-sandbox:test"
 DESKTOP_IMAGE = "helix-desktop:test"
-# Docker 20.10's embedded DNS (user networks) never forwards single-label names,
-# so `api` resolves across levels only from default-bridge containers; the
-# dotted alias resolves from everywhere (README, "DNS across levels").
+# `api` and this dotted alias both resolve from every inner level (README, "DNS
+# across levels"); the alias also works below engines that are not helix-init's.
 API_FQDN = "api.helix.test"
 # --privileged fails on these hosts (CAP_SYS_RESOURCE is not in the bounding
 # set); this is the set TESTBED.md measured to nest 4 levels deep.
@@ -251,6 +250,7 @@ class Level:
     name: str
     prefix: list[str]
     eng: Engine
+    parent: Level | None = None  # the level whose engine runs this one (None for level 0)
 
     def sh(
         self, command: str, *, check: bool = True, timeout: float = 300, input: bytes | None = None
@@ -279,13 +279,14 @@ class Level:
     def inside(self, name: str) -> Level:
         """The level of container `name`, run by this level's engine."""
         interactive = ["docker", "exec", "-i", name]
-        return Level(self.depth + 1, name, [*self.prefix, *interactive], self.eng)
+        return Level(self.depth + 1, name, [*self.prefix, *interactive], self.eng, self)
 
     def status(self) -> dict[str, object]:
         data: dict[str, object] = json.loads(self.exec(["helix-init", "status", "--json"]).stdout)
         return data
 
     def wait_healthy(self, timeout: float = 180) -> None:
+        """Poll `helix-init health`; fail at once, with its last lines, if the container ended."""
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
@@ -293,8 +294,24 @@ class Level:
             if done.returncode == 0:
                 return
             last = (done.stdout + done.stderr).strip()
+            if self.parent is not None and not self.running():
+                logs = self.parent.docker("logs", "--tail", "30", self.name, check=False)
+                raise NestError(
+                    f"level {self.depth} ({self.name}) exited with {self.exit_code()} "
+                    f"before it was healthy; last lines:\n{(logs.stdout + logs.stderr).strip()}"
+                )
             time.sleep(0.5)
         raise NestError(f"level {self.depth} ({self.name}) not healthy in {timeout:g}s: {last}")
+
+    def running(self) -> bool:
+        """Whether this level's container runs (asked of the level above)."""
+        assert self.parent is not None
+        state = self.parent.docker("inspect", "-f", "{{.State.Running}}", self.name, check=False)
+        return state.stdout.strip() == "true"
+
+    def exit_code(self) -> int:
+        assert self.parent is not None
+        return int(self.parent.docker("inspect", "-f", "{{.State.ExitCode}}", self.name).stdout)
 
 
 def copy_images(eng: Engine, into: Level, *images: str) -> None:
@@ -351,23 +368,38 @@ def start_level(parent: Level, name: str, image: str, network: str, reserved: st
     return level
 
 
-def build_nest(eng: Engine, depth: int = 3, log: callable = print) -> list[Level]:  # type: ignore[valid-type]
-    """Levels 0..depth; level 0 also runs `api` (busybox httpd) on helix-net."""
+def build_nest(
+    eng: Engine,
+    depth: int = 3,
+    log: callable = print,  # type: ignore[valid-type]
+    prefix: str = "",
+) -> list[Level]:
+    """Levels 0..depth; level 0 also runs `api` (busybox httpd) on helix-net.
+
+    `prefix` goes before every name made on the host engine (the level-1
+    container, its volume, helix-net and the api container), so a test nest and
+    a demo on a shared engine never remove each other's containers. The api
+    container is reachable as `api` and `api.helix.test` (network aliases)
+    whatever its container name.
+    """
     host = Level(0, "host", [], eng)
     levels = [host]
-    host.docker("network", "inspect", "helix-net", check=False).returncode == 0 or host.docker(
-        "network", "create", "helix-net"
+    net, api = f"{prefix}helix-net", f"{prefix}api"
+    host.docker("network", "inspect", net, check=False).returncode == 0 or host.docker(
+        "network", "create", net
     )
-    if host.docker("inspect", "api", check=False).returncode != 0:
+    if host.docker("inspect", api, check=False).returncode != 0:
         host.docker(
             "run",
             "-d",
             "--pull",
             "never",
             "--name",
-            "api",
+            api,
             "--network",
-            "helix-net",
+            net,
+            "--network-alias",
+            "api",
             "--network-alias",
             API_FQDN,
             BUSYBOX_IMAGE,
@@ -385,6 +417,8 @@ def build_nest(eng: Engine, depth: int = 3, log: callable = print) -> list[Level
             nxt = LEVEL_PLAN[parent.depth][1]
             log(f"loading {nxt} and busybox into level {parent.depth}")
             copy_images(eng, parent, nxt, BUSYBOX_IMAGE)
+        else:
+            name, network = f"{prefix}{name}", net
         log(f"starting level {parent.depth + 1}: {name} ({image})")
         levels.append(start_level(parent, name, image, network, reserved))
         env = levels[-1].exec(["cat", "/run/helix-init/env.json"], check=False).stdout
@@ -394,11 +428,11 @@ def build_nest(eng: Engine, depth: int = 3, log: callable = print) -> list[Level
     return levels
 
 
-def remove_nest(eng: Engine) -> None:
+def remove_nest(eng: Engine, prefix: str = "") -> None:
     host = Level(0, "host", [], eng)
-    host.docker("rm", "-f", "l1", "api", check=False, timeout=180)
-    host.docker("volume", "rm", "-f", "l1-docker", check=False)
-    host.docker("network", "rm", "helix-net", check=False)
+    host.docker("rm", "-f", f"{prefix}l1", f"{prefix}api", check=False, timeout=180)
+    host.docker("volume", "rm", "-f", f"{prefix}l1-docker", check=False)
+    host.docker("network", "rm", f"{prefix}helix-net", check=False)
 
 
 def main(argv: list[str]) -> int:

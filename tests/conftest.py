@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -290,3 +291,198 @@ def pid1(tmp_path: Path) -> Iterator[Pid1]:
         yield harness
     finally:
         harness.close()
+
+
+# --- network namespaces (tests/process/sibling) ----------------------------------
+# `netns("desktop")` makes a namespace named hx-desktop-XXXXXX with lo up (see
+# tests/helpers/netns.py); every one made in a test is deleted after it, with
+# the processes started in it and its /etc/netns folder.
+
+
+@pytest.fixture
+def netns() -> Iterator[Callable[[str], Any]]:
+    sys.path.insert(0, str(Path(__file__).parent / "helpers"))
+    from netns import Netns
+
+    made: list[Netns] = []
+
+    def make(role: str) -> Netns:
+        ns = Netns(role)
+        made.append(ns)
+        return ns.create()
+
+    try:
+        yield make
+    finally:
+        for ns in reversed(made):
+            ns.delete()
+
+
+# --- inside the init's PID namespace (tests/process/faults, test_security) --------
+# Every process of a running init's namespace, seen from the host: its pid here
+# (to signal it) and there (what `status` reports), its parent, its state
+# (zombies included, state "Z") and its argv; and the init's status, asked on
+# its control socket as `helix-init status --json` would.
+
+
+@dataclass(frozen=True)
+class NsProc:
+    host_pid: int
+    ns_pid: int
+    host_ppid: int
+    state: str  # R, S, D, Z, ...
+    argv: tuple[str, ...]
+
+    def carries(self, marker: str) -> bool:
+        return marker in self.argv
+
+
+def ns_processes(running: Running) -> list[NsProc]:
+    """Every process (zombies too) in the PID namespace of `running`'s init."""
+    try:
+        ns = os.readlink(f"/proc/{running.init_pid()}/ns/pid")
+    except OSError:
+        return []  # the init has ended: its namespace is gone
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry.name}/ns/pid") != ns:
+                continue
+            status = Path(f"/proc/{entry.name}/status").read_text()
+            raw = Path(f"/proc/{entry.name}/cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        argv = tuple(a.decode(errors="replace") for a in raw.split(b"\0") if a)
+        found.append(
+            NsProc(
+                host_pid=int(entry.name),
+                ns_pid=int(fields["NSpid"].split()[-1]),
+                host_ppid=int(fields["PPid"]),
+                state=fields["State"].split()[0],
+                argv=argv,
+            )
+        )
+    return found
+
+
+def init_status(run_dir: Path, timeout: float = 5.0) -> dict[str, Any]:
+    """The init's `status --json` answer, asked on its control socket."""
+    from helix_init import control
+
+    answer = control.request(run_dir / "control.sock", {"cmd": "status"}, timeout)
+    status: dict[str, Any] = answer["status"]
+    return status
+
+
+# --- Docker: engine, images and the nest (tests/system) ------------------------------
+# Built on scripts/nest.py, the same harness as the demo and bench/nest.py.
+# `docker_engine` (session): the engine in DOCKER_HOST or at /var/run/docker.sock,
+# else a private dockerd under .work/ (root only; nest.engine()), stopped at the
+# end if we started it. `helix_images` (session): Dockerfile.sandbox/.desktop
+# built from this checkout on the local debootstrap base. `nest` (session): the
+# levels [host, l1 sandbox, l2 desktop, l3 sandbox], built once per run.
+# `level1` (per test): a fresh level-1 sandbox of the test's own, for tests
+# that stop or restart dockerd. Every name on the host engine starts with
+# SYSTEM_PREFIX (unique per run), so a demo, a benchmark or another run on a
+# shared engine is never touched. Outside CI, no root or no dockerd binary
+# skips with the reason; in CI (CI=true) that, a missing engine or a failed
+# image build FAILS the tier.
+
+SYSTEM_PREFIX = f"hxtest{os.getpid()}-"
+_SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def _nest_module() -> Any:
+    if str(_SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(_SCRIPTS))
+    import nest
+
+    return nest
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def _system_unavailable(reason: str) -> None:
+    if _in_ci():
+        pytest.fail(f"system tier in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def nestlib() -> Any:
+    """scripts/nest.py as a module: image names, CAPS, API_FQDN, Level."""
+    return _nest_module()
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[Any]:
+    nest = _nest_module()
+    if os.geteuid() != 0:
+        _system_unavailable("system tests need root (a private dockerd, nested engines)")
+    if shutil.which("dockerd") is None or shutil.which("docker") is None:
+        _system_unavailable("system tests need docker.io (dockerd and docker); see setup-host")
+    try:
+        eng = nest.engine()
+    except nest.NestError as exc:
+        pytest.fail(f"no Docker engine: {exc}", pytrace=False)
+    try:
+        yield eng
+    finally:
+        eng.stop()  # only a dockerd we started ourselves
+
+
+@pytest.fixture(scope="session")
+def helix_images(docker_engine: Any) -> Any:
+    nest = _nest_module()
+    try:
+        nest.build_images(docker_engine)
+    except (nest.NestError, subprocess.CalledProcessError) as exc:
+        pytest.fail(f"building the images failed: {exc}", pytrace=False)
+    return docker_engine
+
+
+@pytest.fixture(scope="session")
+def nest(helix_images: Any) -> Iterator[list[Any]]:
+    """[host, l1, l2, l3]: sandbox → desktop → sandbox, beside `api` on level 0."""
+    module = _nest_module()
+    try:
+        try:
+            levels = module.build_nest(helix_images, prefix=SYSTEM_PREFIX, log=lambda _: None)
+        except module.NestError as exc:
+            pytest.fail(f"building the nest failed: {exc}", pytrace=False)
+        yield levels
+    finally:
+        module.remove_nest(helix_images, prefix=SYSTEM_PREFIX)
+
+
+@pytest.fixture
+def level1(helix_images: Any) -> Iterator[Callable[..., Any]]:
+    """`level1(tag, *docker_run_args, image=SANDBOX)`: start a level-1 container of the test's own
+    (volume on /var/lib/docker, the nest's capability set), wait until healthy,
+    return its nest.Level. Removed with its volume after the test."""
+    nest = _nest_module()
+    host = nest.Level(0, "host", [], helix_images)
+    made: list[str] = []
+
+    def start(tag: str, *extra: str, image: str = nest.SANDBOX_IMAGE) -> Any:
+        name = f"{SYSTEM_PREFIX}{tag}"
+        made.append(name)
+        host.docker(
+            "run", "-d", "--pull", "never", "--name", name, "--hostname", tag,
+            *nest.CAPS, "-v", f"{name}-docker:/var/lib/docker", *extra, image,
+        )  # fmt: skip
+        level = host.inside(name)
+        level.wait_healthy(120)
+        return level
+
+    try:
+        yield start
+    finally:
+        for name in made:
+            host.docker("rm", "-f", "-v", name, check=False, timeout=180)
+            host.docker("volume", "rm", "-f", f"{name}-docker", check=False)

@@ -1,10 +1,11 @@
 """Example service: a server that becomes ready after a delay (tcp, unix or http).
 
     python3 server.py --kind tcp --listen 127.0.0.1:8080 [--delay 0.5] [--record FILE]
-                      [--name NAME] [--hang-file PATH] [--term-delay S]
+                      [--name NAME] [--hang-file PATH] [--hold-file PATH] [--term-delay S]
 
-Listens only after --delay seconds, so a readiness probe has something to wait
-for. Each event (start, listening, term, exit) is appended to --record as
+Listens only after --delay seconds, and not while --hold-file exists, so a
+readiness probe has something to wait for, for as long as a test needs. Each
+event (start, listening, term, exit, hung) is appended to --record as
 "EPOCH NAME EVENT", one write per line, so several services can share a file.
 With --kind http it answers every request "200 OK" (a tiny HTTP server of ours,
 for http probes). When --hang-file appears, the server removes it and stops
@@ -68,6 +69,7 @@ def main() -> int:
     p.add_argument("--record")
     p.add_argument("--name", default="server")
     p.add_argument("--hang-file")
+    p.add_argument("--hold-file")
     p.add_argument("--term-delay", type=float, default=0.0)
     args = p.parse_args()
 
@@ -81,6 +83,8 @@ def main() -> int:
     record(args.record, args.name, "start")
     print(f"{args.name}: starting, listening in {args.delay:g}s", flush=True)
     time.sleep(args.delay)
+    while args.hold_file and os.path.exists(args.hold_file):
+        time.sleep(0.02)
     sock = listen(args.kind, args.listen)
     record(args.record, args.name, "listening")
     print(f"{args.name}: listening on {args.kind} {args.listen}", flush=True)

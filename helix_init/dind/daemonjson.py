@@ -113,14 +113,21 @@ def registries_from_env(env: Mapping[str, str]) -> list[str]:
 def load_operator_config(path: Path) -> dict[str, Any]:
     """The operator's daemon.json fragment; errors name the file and the line and column."""
     try:
-        text = path.read_text()
+        # Bytes, not text: json finds the encoding (a UTF-8 BOM from a Windows
+        # editor is fine, as it is for dockerd), and bytes that are no text at
+        # all were a UnicodeDecodeError traceback instead of this one line.
+        data = path.read_bytes()
     except OSError as e:
         raise ConfigError([Problem(str(path), f"cannot read ({e.strerror})")]) from e
     try:
-        value = json.loads(text)
+        value = json.loads(data)
     except json.JSONDecodeError as e:
         raise ConfigError(
             [Problem(str(path), f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}")]
+        ) from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            [Problem(str(path), f"not UTF-8 text: {e.reason} at byte {e.start}")]
         ) from e
     if not isinstance(value, dict):
         raise ConfigError(

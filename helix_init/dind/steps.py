@@ -35,6 +35,7 @@ from helix_init.dind import (
 )
 from helix_init.problems import ConfigError
 from helix_init.settings import Settings
+from helix_init.sibling import forward_config, localhost
 
 DEFAULT_DEPTH = 1
 
@@ -247,8 +248,13 @@ def ensure_docker_group(level: Level) -> None:
     if not level.docker_wanted():
         return
     gid, user = dockergroup.settings_from_env(level.env)
-    for argv in dockergroup.ensure_docker_group(run_command, gid, user):
+    ran = dockergroup.ensure_docker_group(run_command, gid, user)
+    for argv in ran:
         _say(f"ran: {' '.join(argv)}")
+    if not ran:  # still one line: the log shows the step decided, not that it was skipped
+        group = dockergroup.parse_group_file(Path("/etc/group").read_text())[dockergroup.GROUP]
+        members = ", ".join(group.members) or "no members"
+        _say(f"group {group.name} (gid {group.gid}, {members}) already in place")
 
 
 # RevDial roles (seeds/003): runner id prefix, the variable naming the instance,
@@ -292,6 +298,32 @@ def name_revdial_runner(level: Level) -> None:
     _say(f"RevDial runner id {runner_id}")
 
 
+def forward_localhost_to_gateway(level: Level) -> None:
+    """Sibling-dockerd mode: localhost:PORT in the desktop reaches ports published on the gateway.
+
+    Incident (seed 000): `docker run -p 8082:80 nginx` published on the sibling
+    dockerd's gateway 10.200.1.1, and `curl localhost:8082` in the desktop
+    failed. Off unless HELIX_LOCALHOST_FORWARD names the gateway; see
+    helix_init/sibling/localhost.py for the rules and why.
+    """
+    config = forward_config(level.env)
+    if config is None:
+        return
+    localhost.forward(config, run_command, _forward_state(level), RESOLV_CONF, _say)
+
+
+def undo_localhost_forwarding(level: Level) -> None:
+    """cont-finish: remove exactly the rules `localhost-forward` added and restore its sysctls."""
+    localhost.undo(run_command, _forward_state(level), RESOLV_CONF, _say)
+
+
+def _forward_state(level: Level) -> Path:
+    return level.settings.run_dir / "sibling" / "localhost-forward.json"
+
+
+RESOLV_CONF = Path("/etc/resolv.conf")
+
+
 STEPS: dict[str, Callable[[Level], None]] = {
     "preflight": preflight,
     "cgroups": fix_cgroups,
@@ -299,6 +331,8 @@ STEPS: dict[str, Callable[[Level], None]] = {
     "dockerd-config": write_dockerd_config,
     "docker-group": ensure_docker_group,
     "revdial": name_revdial_runner,
+    "localhost-forward": forward_localhost_to_gateway,
+    "localhost-forward-undo": undo_localhost_forwarding,
 }
 
 

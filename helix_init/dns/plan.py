@@ -39,6 +39,9 @@ from helix_init.problems import ConfigError, Problem
 Mode = Literal["passthrough", "relay"]
 DNS_PORT = 53
 DOCKER_EMBEDDED_DNS = "127.0.0.11"
+# The default of glibc and musl alike, so writing it changes nothing for a
+# resolver; it only keeps daemon.json `dns-opts` non-empty (_inherited_options).
+NEUTRAL_OPTION = "attempts:2"
 
 
 @dataclass(frozen=True)
@@ -226,10 +229,19 @@ def _inherited_options(resolv: ResolvConf) -> tuple[str, ...]:
     sees ndots set explicitly answers single-label names (`api`) empty instead
     of forwarding them, so a level-2 container could not resolve a level-1
     service (seen on this machine with 20.10).
+
+    Leaving it out is not enough when nothing else is left: an empty `dns-opts`
+    makes dockerd copy this level's own resolv.conf options (Docker's ndots:0
+    included) into every container it creates, which is the same harm. So the
+    list is kept non-empty with NEUTRAL_OPTION (the system tier caught this:
+    `api` stayed unresolvable from level 2 with `dns-opts` left out).
     """
     docker_made = resolv.ndots_from == "internal" or (
         resolv.ndots_from == "" and DOCKER_EMBEDDED_DNS in resolv.nameservers
     )
     if not docker_made:
         return resolv.options
-    return tuple(opt for opt in resolv.options if opt != "ndots:0")
+    kept = tuple(opt for opt in resolv.options if opt != "ndots:0")
+    if kept or kept == resolv.options:
+        return kept
+    return (NEUTRAL_OPTION,)

@@ -23,7 +23,13 @@ from helix_init.reaper import Child, Reaper
 from helix_init.services.render import EnginePaths
 
 _OWN_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
+_TRACEBACK = "Traceback (most recent call last):"
+_CHAINED = (
+    "During handling of the above exception, another exception occurred:",
+    "The above exception was the direct cause of the following exception:",
+)
 START_TIMEOUT = 15.0
+REPEAT_QUIET = 60.0  # seconds before the same supervisord error is logged again
 SHUTDOWN_TIMEOUT = 5.0
 
 
@@ -37,6 +43,8 @@ class Engine:
         self._log = log
         self.paths = paths
         self.child: Child | None = None
+        self._in_traceback = ""  # "frames", then "between" after its error line; "" outside
+        self._said: dict[str, float] = {}  # error line -> when it was last logged
 
     @property
     def alive(self) -> bool:
@@ -68,9 +76,37 @@ class Engine:
     def _log_line(self, text: str) -> None:
         # supervisord stamps its own lines; ours already carry a timestamp.
         text = _OWN_TIMESTAMP.sub("", text)
+        if self._traceback(text):
+            return
         # Its warning about the unauthenticated socket is moot: the socket is 0700, root only.
         if "without any HTTP authentication checking" not in text:
             self._log.line("supervisord", text)
+
+    def _traceback(self, text: str) -> bool:
+        """Fold a Python traceback from supervisord into one line per error; True if taken.
+
+        supervisord prints one for every log write that fails: with a full log
+        disk, a busy service filled `docker logs` with tracebacks that looked
+        like a crash. Each error line is said once per REPEAT_QUIET seconds;
+        the frames go to the debug log (HELIX_INIT_VERBOSITY=2).
+        """
+        if text == _TRACEBACK:
+            self._in_traceback = "frames"
+        elif self._in_traceback == "frames" and text.startswith((" ", "\t")):
+            pass  # a frame
+        elif self._in_traceback == "frames":  # the error line ends this part
+            self._in_traceback = "between"
+            now = time.monotonic()
+            if self._said.get(text, -REPEAT_QUIET) + REPEAT_QUIET <= now:
+                self._said[text] = now
+                self._log.line("supervisord", f"ERROR: {text}")
+        elif self._in_traceback == "between" and (text == "" or text in _CHAINED):
+            pass  # between the parts of a chained exception
+        else:
+            self._in_traceback = ""
+            return False
+        self._log.debug(f"[supervisord] {text}")
+        return True
 
     async def call(self, method: str, *params: Any) -> Any:
         body = xmlrpc.client.dumps(params, method, allow_none=True).encode()

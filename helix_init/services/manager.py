@@ -15,7 +15,6 @@ ENGINE_RESTARTS engine deaths within ENGINE_WINDOW seconds stop the container.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import difflib
 import os
 import time
@@ -112,12 +111,13 @@ class ServiceManager:
             runner.begin()
         self._changed()
 
-    async def _start_engine(self) -> None:
+    async def _start_engine(self, *, restart: bool = False) -> None:
         env = {"PATH": self.settings.environ.get("PATH", os.defpath), "LANG": "C.UTF-8"}
         try:
             await self.engine.start(env)
         except EngineError as exc:
-            self._end(Exit.ENGINE_LOST, f"supervisord: {exc}")
+            if not restart:  # a restart that fails is one more death, counted by the caller
+                self._end(Exit.ENGINE_LOST, f"supervisord: {exc}")
             raise
         self._engine_watch = asyncio.get_running_loop().create_task(self._watch_engine())
 
@@ -126,8 +126,6 @@ class ServiceManager:
         code = await asyncio.shield(self.engine.child.exited)  # a cancel must not cancel the exit
         if self._shutting_down:
             return
-        now = time.monotonic()
-        self._engine_deaths = [t for t in self._engine_deaths if now - t < ENGINE_WINDOW] + [now]
         self.log.error(f"supervisord died (code {code}); stopping its services before a restart")
         # What was meant to run comes back, held by a stop file too (it is held
         # again, and starts once the file is gone); not what was stopped on
@@ -139,13 +137,24 @@ class ServiceManager:
             if not r.stop_requested and r.state not in (State.EXITED, State.FAILED)
         ]
         await self._stop_levels("supervisord died")
-        if len(self._engine_deaths) > ENGINE_RESTARTS:
-            self._end(Exit.ENGINE_LOST, f"supervisord died {len(self._engine_deaths)} times")
-            return
-        with contextlib.suppress(EngineError):
-            await self._start_engine()
-            for name in wanted:
-                await self.runners[name].start()
+        # A supervisord that dies again while it starts is one more death within
+        # the budget, not the end: before, one KILL during a restart ended the
+        # container (exit 82) with most of its restart budget unused.
+        while True:
+            now = time.monotonic()
+            self._engine_deaths = [t for t in self._engine_deaths if now - t < ENGINE_WINDOW]
+            self._engine_deaths.append(now)
+            if len(self._engine_deaths) > ENGINE_RESTARTS:
+                self._end(Exit.ENGINE_LOST, f"supervisord died {len(self._engine_deaths)} times")
+                return
+            try:
+                await self._start_engine(restart=True)
+                break
+            except EngineError as exc:
+                self.log.error(f"supervisord did not come back: {exc}")
+                await self.engine.stop()  # one that hangs instead of answering
+        for name in wanted:
+            await self.runners[name].start()
 
     # -- readiness -------------------------------------------------------------------
     def _changed(self) -> None:

@@ -27,7 +27,13 @@ class NotifyListener:
     def open(self, uid: int | None) -> None:
         self.path.unlink(missing_ok=True)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.bind(str(self.path))
+        # Only the service (and root) may send: whoever can write to this socket
+        # can declare the service ready. Not left to the umask we were given.
+        old_umask = os.umask(0o177)
+        try:
+            sock.bind(str(self.path))
+        finally:
+            os.umask(old_umask)
         sock.setblocking(False)
         if uid is not None:
             os.chown(self.path, uid, -1)

@@ -111,6 +111,7 @@ async def wait_until(
         retry=tenacity.retry_if_result(lambda passed: passed is not True),
         retry_error_callback=lambda _state: False,
     )
+
     async def attempt() -> bool:
         return await check()
 

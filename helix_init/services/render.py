@@ -12,6 +12,7 @@ service; so no environment value or secret ever passes through this config.
 from __future__ import annotations
 
 import json
+import math
 import re
 import signal
 import sys
@@ -46,6 +47,15 @@ class EnginePaths:
     def notify_dir(self) -> Path:
         return self.run_dir / "notify"
 
+    @property
+    def pidfile(self) -> Path:
+        return self.run_dir / "supervisord.pid"
+
+    @property
+    def owned(self) -> tuple[Path, ...]:
+        """What the engine keeps in the run dir; boot clears it, whatever a crash left."""
+        return (self.conf, self.socket, self.pidfile, self.launch_dir, self.notify_dir)
+
     def launch_file(self, name: str) -> Path:
         return self.launch_dir / f"{name}.json"
 
@@ -75,7 +85,7 @@ def supervisord_conf(
         "logfile_maxbytes=5MB",
         "logfile_backups=2",
         "loglevel=warn",
-        f"pidfile={_ini(str(paths.run_dir / 'supervisord.pid'))}",
+        f"pidfile={_ini(str(paths.pidfile))}",
         f"childlogdir={_ini(str(paths.run_dir))}",
         "",
         "[unix_http_server]",
@@ -100,7 +110,9 @@ def supervisord_conf(
             "startsecs=0",
             "startretries=0",
             f"stopsignal={spec.stop_signal}",
-            f"stopwaitsecs={max(1, round(spec.stop_timeout))}",
+            # Whole seconds, rounded up: round() let supervisord KILL before the
+            # grace the drop-in asked for (stop_timeout = 2.4 gave KILL at 2 s).
+            f"stopwaitsecs={max(1, math.ceil(spec.stop_timeout))}",
             "stopasgroup=true",
             "killasgroup=true",
             "redirect_stderr=true",

@@ -83,6 +83,14 @@ class ServiceRunner:
         self._exit: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._run_started = 0.0
+        # One stop or start at a time. An operator's stop, the shutdown and a
+        # supervisord restart can overlap (`helix-init stop dockerd` waits up to
+        # its stop_timeout, and `docker stop` may arrive meanwhile); without this
+        # the second stop applied STOPPED twice (BadTransition: exit 70 instead
+        # of a clean shutdown), and a start during a stop hit STOPPING -> START.
+        self._control = asyncio.Lock()
+        self._retired = False  # stopped by the shutdown: no start may follow
+        self.stop_requested = False  # stopped by stop(), not merely held by its stop file
 
     # -- control ---------------------------------------------------------------
     def begin(self) -> None:
@@ -94,25 +102,35 @@ class ServiceRunner:
     def active(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def stop(self, why: str) -> None:
-        """Stop for good (operator, shutdown): no restart until start() is called."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self.state is State.STOPPED:
-            return
-        if self.state is not State.STOPPING:
-            self._to(Event.STOP, why)
-        await self._terminate()
-        self._to(Event.STOPPED, why)
+    async def stop(self, why: str, *, final: bool = False) -> None:
+        """Stop for good (operator, shutdown): no restart until start() is called.
 
-    def start(self) -> None:
-        if self.active:
-            return
-        self._to(Event.START, "start requested")
-        self.clock.failures = 0
-        self.begin()
+        `final` (the shutdown) also refuses every later start: an operator's
+        start queued behind the shutdown's stop must not spawn it again.
+        """
+        async with self._control:
+            self._retired = self._retired or final
+            self.stop_requested = True
+            if self._task is not None:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            if self.state is State.STOPPED:
+                return
+            if self.state is not State.STOPPING:
+                self._to(Event.STOP, why)
+            await self._terminate()
+            self._to(Event.STOPPED, why)
+
+    async def start(self) -> None:
+        """Start again after a stop (operator, supervisord restart); a no-op while it runs."""
+        async with self._control:
+            if self.active or self._retired:
+                return
+            self.stop_requested = False
+            self._to(Event.START, "start requested")
+            self.clock.failures = 0
+            self.begin()
 
     # -- the life loop -----------------------------------------------------------
     async def _life(self) -> None:
@@ -131,8 +149,7 @@ class ServiceRunner:
                 statename, status, description = "EXITED", -1, ""
                 forced = str(exc)
             except _Held:
-                self._to(Event.START, f"will start again once {self.spec.stop_file} is gone")
-                continue
+                continue  # stopped; the gate holds it until the stop file is gone
             ran_for = time.monotonic() - self._run_started
             self.last_exit = forced or description
             if statename == "STOPPED" and not forced:  # stopped behind our back (supervisorctl)
@@ -174,9 +191,19 @@ class ServiceRunner:
                 await event.wait()
         stop_file = self.spec.stop_file
         if stop_file and os.path.exists(stop_file):
-            self._note(f"held while {stop_file} exists")
+            # Held by the stop file is "stopped", as after `helix-init stop`: it was
+            # reported "waiting" before, and a snapshot script waiting for
+            # "stopped" (COMPAT /tmp/.dockerd-stop) could miss it; a held service
+            # also no longer holds the container's readiness and the CMD.
+            held = f"held while {stop_file} exists"
+            if self.state is State.STOPPED:
+                self._note(held)
+            else:
+                self._to(Event.STOP, held)
+                self._to(Event.STOPPED, held)
             while os.path.exists(stop_file):
                 await asyncio.sleep(STOP_FILE_POLL)
+            self._to(Event.START, f"{stop_file} is gone")
         for wait in self.spec.wait_for:
             self._note(f"waiting for {wait.kind} {' or '.join(wait.targets)}")
             if not await readiness.wait_until(
@@ -396,6 +423,8 @@ class ServiceRunner:
     # -- stop ----------------------------------------------------------------------
     async def _terminate(self) -> None:
         """Stop the running process (stop_signal, KILL after stop_timeout) and its whole group."""
+        if self.pid is None:
+            await self._adopt_spawned()
         if self.pid is not None and self._exit is not None and not self._exit.done():
             try:
                 await self.ctx.engine.call("supervisor.stopProcess", self.spec.name, False)
@@ -409,6 +438,21 @@ class ServiceRunner:
                 await asyncio.shield(self._exit)
             await self._exit_info()  # supervisord must have settled before a new start
         await self._wait_group_gone()
+
+    async def _adopt_spawned(self) -> None:
+        """A stop that cancelled _spawn() mid-call: supervisord may have started it anyway.
+
+        Without this, `helix-init stop` during a restart answered "stopped" while
+        the new process ran on, unwatched (and the next start failed with
+        ALREADY_STARTED, over and over).
+        """
+        try:
+            info = await self.ctx.engine.call("supervisor.getProcessInfo", self.spec.name)
+        except EngineError:
+            return  # supervisord is gone; nothing of ours runs under it
+        pid = int(info.get("pid") or 0)
+        if pid and info.get("statename") in ("STARTING", "RUNNING", "STOPPING"):
+            self.pid, self._exit = pid, _pid_exit(pid)
 
     async def _wait_group_gone(self) -> None:
         """Nothing of the last run may outlive it: TERM, then KILL, what is left in its group."""

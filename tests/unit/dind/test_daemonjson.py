@@ -163,3 +163,18 @@ def test_registries_from_the_environment() -> None:
     env = {"HELIX_REGISTRY": "http://registry:5000/, 10.0.0.5:5000"}
     assert registries_from_env(env) == ["registry:5000", "10.0.0.5:5000"]
     assert registries_from_env({}) == []
+
+
+def test_bytes_that_are_not_utf8_are_one_problem_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "daemon.json"
+    path.write_bytes(b'{"data-root": "/var/lib/d\xf6cker"}')
+    with pytest.raises(ConfigError) as e:
+        load_operator_config(path)
+    (problem,) = e.value.problems
+    assert problem.what == "not UTF-8 text: invalid start byte at byte 25"
+
+
+def test_a_utf8_bom_is_accepted_as_dockerd_does(tmp_path: Path) -> None:
+    path = tmp_path / "daemon.json"
+    path.write_bytes(b'\xef\xbb\xbf{"debug": true}\n')
+    assert load_operator_config(path) == {"debug": True}

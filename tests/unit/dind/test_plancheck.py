@@ -1,0 +1,88 @@
+"""The DinD settings boot and `helix-init check` validate before anything starts (no processes)."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helix_init.dind import plancheck
+from helix_init.dind.plancheck import CHECKS, problems_from_env
+
+
+@pytest.mark.parametrize(
+    ("module", "constant", "variable"),
+    [
+        ("daemonjson", "OPERATOR_VARIABLE", "HELIX_DOCKERD_CONFIG"),
+        ("facts", "DEPTH_VARIABLE", "HELIX_DOCKER_DEPTH"),
+        ("storage", "FALLBACK_VARIABLE", "HELIX_STORAGE_FALLBACK"),
+        ("dockergroup", "GID_VARIABLE", "HELIX_DOCKER_GID"),
+        ("netplan", "RESERVED_VARIABLE", "HELIX_INIT_RESERVED_NETS"),
+        ("iptables", "OVERRIDE_VARIABLE", "HELIX_IPTABLES_BACKEND"),
+    ],
+)
+def test_the_table_names_the_variables_the_steps_read(
+    module: str, constant: str, variable: str
+) -> None:
+    assert getattr(importlib.import_module(f"helix_init.dind.{module}"), constant) == variable
+    assert variable in CHECKS
+
+
+def test_unset_or_empty_or_good_values_are_no_problem(tmp_path: Path) -> None:
+    good = tmp_path / "daemon.json"
+    good.write_text('{"debug": true}\n')
+    assert problems_from_env({}) == []
+    assert problems_from_env(dict.fromkeys(CHECKS, "  ")) == []
+    assert (
+        problems_from_env(
+            {
+                "HELIX_DOCKERD_CONFIG": str(good),
+                "HELIX_DOCKER_DEPTH": "2",
+                "HELIX_STORAGE_FALLBACK": "vfs",
+                "HELIX_DOCKER_GID": "998",
+                "HELIX_INIT_RESERVED_NETS": "10.0.0.0/8, 192.168.0.0/16",
+                "HELIX_IPTABLES_BACKEND": "nft",
+            }
+        )
+        == []
+    )
+
+
+def test_every_bad_value_is_reported_naming_its_variable_or_file(tmp_path: Path) -> None:
+    bad = tmp_path / "daemon.json"
+    bad.write_bytes(b"[1]")
+    problems = problems_from_env(
+        {
+            "HELIX_DOCKERD_CONFIG": str(bad),
+            "HELIX_DOCKER_DEPTH": "deep",
+            "HELIX_STORAGE_FALLBACK": "zfs",
+            "HELIX_DOCKER_GID": "-5",
+            "HELIX_INIT_RESERVED_NETS": "nope,fd00::/8",
+            "HELIX_IPTABLES_BACKEND": "pf",
+        }
+    )
+    assert [p.where for p in problems] == [
+        str(bad),
+        "HELIX_DOCKER_DEPTH",
+        "HELIX_STORAGE_FALLBACK",
+        "HELIX_DOCKER_GID",
+        "HELIX_INIT_RESERVED_NETS",
+        "HELIX_INIT_RESERVED_NETS",
+        "HELIX_IPTABLES_BACKEND",
+    ]
+
+
+def test_a_level_that_sets_none_imports_none_of_the_parsers() -> None:
+    code = (
+        "import sys; from helix_init.dind.plancheck import problems_from_env\n"
+        "problems_from_env({})\n"
+        "print(sorted(m for m in sys.modules if m.startswith('helix_init.dind.')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "['helix_init.dind.plancheck']"
+    assert plancheck.__doc__ and "HELIX_DOCKERD_CONFIG must name a file" in plancheck.__doc__
