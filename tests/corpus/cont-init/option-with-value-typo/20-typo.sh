@@ -1,0 +1,2 @@
+# helix-init: timout=30
+echo hi

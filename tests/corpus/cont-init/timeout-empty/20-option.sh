@@ -1,0 +1,2 @@
+# helix-init: timeout=
+echo hi

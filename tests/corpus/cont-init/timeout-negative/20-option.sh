@@ -1,0 +1,3 @@
+#!/bin/sh
+# helix-init: timeout=-5
+echo hi

@@ -1,0 +1,2 @@
+# helix-init: optinal
+echo hi
