@@ -1,6 +1,6 @@
 """Bench, not a test: time from a bridge deletion to traffic flowing again, events vs polling.
 
-    .venv/bin/python bench/bridge_guard.py [--deletions 50] [--out FILE]   (as root)
+    .venv/bin/python bench/bridge_guard.py [--deletions 50] [--out FILE] [--json FILE]  (as root)
 
 Three network namespaces made here (deleted at the end): "sandbox" holds the
 bridge sandbox0 (10.213.0.1/24) with veth1 and veth2; their peers are in "a"
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import os
 import random
 import select
@@ -183,12 +184,14 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--deletions", type=int, default=50)
     parser.add_argument("--out", type=Path, help="also write the table to this file")
+    parser.add_argument("--json", type=Path, help="also write every sample here (JSON)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("needs root (network namespaces)")
     made = build()
     sandbox, a, _ = made
     rows = []
+    data: dict[str, dict[str, list[float]]] = {}
     try:
         for mode, label in (("event", "netlink events"), ("poll", "polling (0.2 s)")):
             log = Path(f"/tmp/bench-bridge-guard-{os.getpid()}-{mode}.log")
@@ -196,6 +199,7 @@ def main(argv: list[str]) -> int:
             log.unlink()
             kernel = [d * 1000 for d, _ in rounds]
             times = [t * 1000 for _, t in rounds]
+            data[mode] = {"repair_ms": times, "kernel_delete_ms": kernel}
             p90 = statistics.quantiles(times, n=10)[-1]
             rows.append(
                 f"| {label} | {len(times)} | **{statistics.median(times):.1f} ms** | "
@@ -218,6 +222,9 @@ def main(argv: list[str]) -> int:
     print(table)
     if args.out:
         args.out.write_text(table + "\n")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"deletions": args.deletions, **data}, indent=2) + "\n")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Bench, not a test: what the DNS relay adds, against the fake DNS server on loopback.
 
-    .venv/bin/python bench/dns_relay.py [--queries 10000] [--concurrency 64]
+    .venv/bin/python bench/dns_relay.py [--queries 10000] [--concurrency 64] [--json FILE]
 
 Latency: sequential UDP queries, one socket, median and p99, direct to the fake
 server vs through the relay. Throughput: queries per second with `concurrency`
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import select
 import socket
@@ -115,6 +116,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--json", type=Path, help="also write the results here (JSON)")
     args = parser.parse_args(argv)
     upstream = ("127.0.0.1", free_port())
     relay = ("127.0.0.1", free_port())
@@ -141,6 +143,12 @@ def main(argv: list[str]) -> int:
         (dm, dp, dq, _), (rm, rp, rq, _) = results["direct"], results["relay"]
         print(f"{'ratio':8}{rm / dm:11.2f}x{rp / dp:11.2f}x{rq / dq:11.2f}x")
         print(f"added latency: median {rm - dm:.0f} µs, p99 {rp - dp:.0f} µs")
+        if args.json:
+            keys = ("median_us", "p99_us", "qps", "lost")
+            data = {"queries": args.queries, "concurrency": args.concurrency}
+            data.update({name: dict(zip(keys, row, strict=True)) for name, row in results.items()})
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(data, indent=2) + "\n")
     finally:
         for proc in procs:
             proc.terminate()

@@ -1,6 +1,6 @@
 """Bench, not a test: what helix-init costs as PID 1, beside tini and dumb-init.
 
-    .venv/bin/python bench/pid1.py [--runs 10] [--out bench/results/pid1.md]
+    .venv/bin/python bench/pid1.py [--runs 10] [--out bench/results/pid1.md] [--json FILE]
 
 Runs as root (or maps to root in a user namespace). Each init is run as PID 1
 of a new PID namespace (`unshare --pid --fork --mount-proc INIT CMD`) with the
@@ -23,6 +23,7 @@ A last run with PYTHONPROFILEIMPORTTIME=1 lists what PID 1 imported, and
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -155,6 +156,11 @@ def summary(values: list[float]) -> tuple[float, float, float]:
     return statistics.median(values), min(values), max(values)
 
 
+def _stats(values: list[float]) -> dict[str, object]:
+    median, low, high = summary(values)
+    return {"median": median, "min": low, "max": high, "samples": values}
+
+
 def whole_process_ms(argv: list[str], runs: int) -> float:
     times = []
     for _ in range(runs):
@@ -190,6 +196,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
+    parser.add_argument("--json", type=Path, help="also write every sample here (JSON)")
     parser.add_argument(
         "--helix-init", default=str(HELIX_INIT), help="the helix-init program to measure"
     )
@@ -245,6 +252,21 @@ def main() -> int:
     if opts.out:
         opts.out.parent.mkdir(parents=True, exist_ok=True)
         opts.out.write_text(text + "\n")
+    if opts.json:
+        data = {
+            "settings": {"runs": opts.runs},
+            "results": {
+                name: {
+                    "rss_mib": _stats([s.rss_kib / 1024 for s in runs]),
+                    "start_ms": _stats([s.start_ms for s in runs]),
+                }
+                for name, runs in samples.items()
+            },
+            "python": {"path": python, "pass_ms": bare, "isolated_pass_ms": isolated},
+            "heavy_imports_ok": "FAIL" not in text,
+        }
+        opts.json.parent.mkdir(parents=True, exist_ok=True)
+        opts.json.write_text(json.dumps(data, indent=2) + "\n")
     return 1 if "FAIL" in text else 0
 
 

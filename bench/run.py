@@ -1,0 +1,563 @@
+"""Every benchmark figure in one run, side by side with its anchors, as one table.
+
+    .venv/bin/python bench/run.py [--quick] [--idle 60] [--only PART,...] [--out PREFIX]
+
+Runs as root (PID namespaces, network namespaces, Docker). Each part is one of
+the bench scripts, run as a subprocess with small explicit arguments, one
+after the other (two cores: nothing in parallel), its own output going to
+stderr as progress:
+
+  pid1       bench/pid1.py       helix-init, tini, dumb-init as PID 1: RSS, exec -> CMD
+  pid1_rss   bench/pid1_rss.py   s6-svscan, supervisord (no programs) as PID 1: RSS
+  services   bench/services.py   5 services: stack RSS/PSS, boot, READY, restart after
+                                 kill -9, idle CPU, log throughput (vs supervisord, s6)
+  backoff    bench/backoff.py    delays under a crash loop (vs supervisord, s6)
+  shutdown   bench/shutdown.py   TERM -> PID 1 exit with 5 services (vs supervisord)
+  reaping    bench/reaping.py    10,000 orphans of the CMD reaped (vs tini, dumb-init)
+  dns        bench/dns_relay.py  relay latency and rate vs direct (3 runs)
+  bridge     bench/bridge_guard.py  bridge repair, netlink events vs polling
+  nest       bench/nest.py       nested Docker: level-1 boot, nest boot, docker stop
+                                 (vs the plain shell entrypoint; uses DOCKER_HOST, or
+                                 the engine scripts/nest.py finds or starts)
+
+Prints one Markdown table (figure | helix-init | anchor(s) | ratio to anchor;
+median (min–max) over the repeats of each part) and writes it to PREFIX.md,
+with every sample of every part in PREFIX.json (default bench/results/all;
+with --quick, bench/results/quick). About 6 minutes in full on a 2-core
+machine (the nested Docker figures are 2-3 of them); --quick is a smoke run
+for CI (few repeats, 5 s idle window, no nested Docker) of about a minute.
+Not part of the test command. A part that fails is shown as failed, the
+others still run, and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+PYTHON = sys.executable  # the venv's python: the scripts find helix-init beside it
+
+
+def progress(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] run.py: {text}", file=sys.stderr, flush=True)
+
+
+# -- the parts -----------------------------------------------------------------------------
+@dataclass
+class Part:
+    name: str
+    script: str
+    full: list[str]
+    quick: list[str] | None  # None: skipped by --quick
+    json_flag: str = "--json"
+    repeat: int = 1  # whole-script runs (dns: each run gives one median and one rate)
+    quick_repeat: int = 1
+    limit: float = 300.0  # seconds before the part is interrupted
+
+
+def parts(idle: float) -> list[Part]:
+    return [
+        Part("pid1", "pid1.py", ["--runs", "10"], ["--runs", "3"]),
+        Part("pid1_rss", "pid1_rss.py", ["--runs", "5"], ["--runs", "2"]),
+        Part(
+            "services",
+            "services.py",
+            ["--runs", "8", "--idle", f"{idle:g}", "--lines", "500000", "--log-runs", "3"],
+            ["--runs", "3", "--idle", f"{idle:g}", "--lines", "100000", "--log-runs", "1"],
+            json_flag="--out",
+            limit=600 + idle,
+        ),
+        Part("backoff", "backoff.py", ["--crashes", "8"], ["--crashes", "4"]),
+        Part("shutdown", "shutdown.py", ["--runs", "5"], ["--runs", "2"]),
+        Part(
+            "reaping",
+            "reaping.py",
+            ["--orphans", "10000", "--runs", "3"],
+            ["--orphans", "2000", "--runs", "1"],
+        ),
+        Part("dns", "dns_relay.py", ["--queries", "10000"], ["--queries", "2000"], repeat=3),
+        Part("bridge", "bridge_guard.py", ["--deletions", "30"], ["--deletions", "10"]),
+        Part("nest", "nest.py", ["--runs", "3"], None, limit=900),
+    ]
+
+
+def run_part(part: Part, quick: bool, tmp: Path) -> list[dict[str, Any]] | dict[str, str]:
+    """The JSON of each run of the part, or {"error": why}."""
+    args = part.quick if quick else part.full
+    assert args is not None
+    runs = []
+    for i in range(part.quick_repeat if quick else part.repeat):
+        out = tmp / f"{part.name}-{i}.json"
+        argv = [PYTHON, str(BENCH / part.script), *args, part.json_flag, str(out)]
+        progress(f"{part.name}: {' '.join(argv[1:])}")
+        proc = subprocess.Popen(argv, stdout=sys.stderr, start_new_session=True)
+        try:
+            code = proc.wait(part.limit)
+        except subprocess.TimeoutExpired:
+            # SIGINT, not KILL: the scripts' finally blocks take their namespaces down.
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            return {"error": f"interrupted after {part.limit:g}s"}
+        if code != 0 or not out.exists():
+            return {"error": f"exit {code}" + ("" if out.exists() else ", no JSON written")}
+        runs.append(json.loads(out.read_text()))
+    return runs
+
+
+# -- formatting ----------------------------------------------------------------------------
+Stats = dict[str, Any]
+
+
+def agg(values: list[float]) -> Stats:
+    ordered = sorted(values)
+    n = len(ordered)
+    median = (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
+    return {"median": median, "min": ordered[0], "max": ordered[-1], "samples": values}
+
+
+def fmt(value: float, spec: str) -> str:
+    return format(value, spec)
+
+
+def cell(s: Stats | None, spec: str, unit: str = "") -> str:
+    if s is None:
+        return "—"
+    unit = f" {unit}" if unit else ""
+    if len(s.get("samples", [0, 0])) == 1 or s["min"] == s["max"]:
+        return f"{fmt(s['median'], spec)}{unit}"
+    return f"{fmt(s['median'], spec)}{unit} ({fmt(s['min'], spec)}–{fmt(s['max'], spec)})"
+
+
+def times(r: float) -> str:
+    if r >= 10:
+        return f"{r:.0f}×"
+    if r >= 0.1:
+        return f"{r:.2f}×"
+    return f"{r:.3f}×"
+
+
+def ratio(a: Stats | None, b: Stats | None) -> str:
+    if a is None or b is None or not b["median"]:
+        return "—"
+    return times(a["median"] / b["median"])
+
+
+@dataclass
+class Row:
+    figure: str
+    helix: str
+    anchors: list[tuple[str, str]]  # (anchor name, its cell)
+    ratios: list[tuple[str, str]]  # (anchor name, helix-init ÷ anchor)
+    note: str = ""
+
+    def markdown(self) -> str:
+        anchors = "; ".join(f"{n}: {c}" for n, c in self.anchors) or "—"
+        ratios = "; ".join(f"{r} {n}" for n, r in self.ratios) or "—"
+        figure = f"{self.figure} ({self.note})" if self.note else self.figure
+        return f"| {figure} | {self.helix} | {anchors} | {ratios} |"
+
+
+def side_by_side(
+    figure: str,
+    helix: Stats | None,
+    anchors: dict[str, Stats | None],
+    spec: str,
+    unit: str = "",
+    note: str = "",
+) -> Row:
+    present = {n: s for n, s in anchors.items() if s is not None}
+    return Row(
+        figure,
+        cell(helix, spec, unit),
+        [(n, cell(s, spec, unit)) for n, s in present.items()],
+        [(n, ratio(helix, s)) for n, s in present.items()],
+        note,
+    )
+
+
+def failed(figure: str, why: str) -> Row:
+    return Row(figure, f"failed: {why}", [], [])
+
+
+# -- rows of each part -----------------------------------------------------------------
+def rows_pid1(runs: list[dict[str, Any]], rss: list[dict[str, Any]] | None) -> list[Row]:
+    r = runs[0]["results"]
+    others = rss[0]["results"] if rss else {}
+    anchors = {n: r[n]["rss_mib"] for n in ("tini", "dumb-init") if n in r}
+    anchors |= {n: others[n]["rss_mib"] for n in ("s6-svscan", "supervisord") if n in others}
+    if "supervisord" in anchors:
+        anchors["supervisord (no programs)"] = anchors.pop("supervisord")
+    return [
+        side_by_side("PID-1 RSS after boot", r["helix-init"]["rss_mib"], anchors, ".1f", "MiB"),
+        side_by_side(
+            "boot → CMD running (exec of the init → CMD's first command)",
+            r["helix-init"]["start_ms"],
+            {n: r[n]["start_ms"] for n in ("tini", "dumb-init") if n in r},
+            ".1f",
+            "ms",
+        ),
+    ]
+
+
+def rows_services(runs: list[dict[str, Any]], idle: float) -> list[Row]:
+    res = runs[0]["results"]
+
+    def get(key: str, stack: str) -> Stats | None:
+        value: Stats | None = res.get(key, {}).get(stack)
+        return value
+
+    def pair(key: str, others: tuple[str, ...] = ("supervisord", "s6")) -> dict[str, Any]:
+        return {n: get(key, n) for n in others}
+
+    ready = get("boot_ready_ms", "helix-init")
+    running = get("boot_running_ms", "helix-init")
+    boot = side_by_side(
+        "boot → READY, 5 services (anchors: → all 5 running, autostart)",
+        ready,
+        pair("boot_running_ms"),
+        ".0f",
+        "ms",
+    )
+    boot.helix += f"; all 5 running: {cell(running, '.0f', 'ms')}"
+    direct = get("log_direct_lines_per_s", "helix-init")
+    return [
+        side_by_side(
+            "whole-stack RSS, 5 idle services (PID 1 + supervisord + helpers; one sample)",
+            get("rss_mib", "helix-init"),
+            pair("rss_mib"),
+            ".1f",
+            "MiB",
+        ),
+        side_by_side(
+            "whole-stack PSS, same processes (shared pages split)",
+            get("pss_mib", "helix-init"),
+            pair("pss_mib"),
+            ".1f",
+            "MiB",
+        ),
+        boot,
+        side_by_side(
+            "first restart after kill -9 → replacement running",
+            get("restart_ms", "helix-init"),
+            pair("restart_ms"),
+            ".0f",
+            "ms",
+        ),
+        side_by_side(
+            f"idle CPU, 5 idle services, {idle:g} s in 5 slices",
+            get("idle_cpu_percent", "helix-init"),
+            pair("idle_cpu_percent"),
+            ".3f",
+            "% of a core",
+        ),
+        side_by_side(
+            "log flood → the service's log file",
+            get("log_file_lines_per_s", "helix-init"),
+            {
+                "program → file directly": direct,
+                "supervisord": get("log_file_lines_per_s", "supervisord"),
+            },
+            ",.0f",
+            "lines/s",
+        ),
+        side_by_side(
+            "log flood → stdout mirror (`[flooder] …`)",
+            get("log_stdout_lines_per_s", "helix-init"),
+            {"program → file directly": direct},
+            ",.0f",
+            "lines/s",
+        ),
+    ]
+
+
+def seq(values: list[float] | None) -> str:
+    return "—" if not values else ", ".join(f"{v:.2f}" for v in values)
+
+
+def rows_backoff(runs: list[dict[str, Any]]) -> list[Row]:
+    data = runs[0]
+    res, crashes = data["results"], data["settings"]["crashes"]
+    h = res["helix-init"]
+    helix_total = sum(h["observed_gaps_s"][:crashes])
+
+    def versus(gaps: list[float], gave_up: bool) -> str:
+        if len(gaps) < crashes:
+            return f"never: {'FATAL' if gave_up else 'stopped'} after {len(gaps)} restarts"
+        return f"{times(helix_total / sum(gaps[:crashes]))} the time to {crashes} restarts"
+
+    anchors, ratios = [], []
+    sd = res.get("supervisord")
+    if sd:
+        anchors.append(
+            (
+                "supervisord",
+                f"{seq(sd['observed_gaps_s'])} s, then FATAL, no more starts (it took "
+                f"{sd['entered_running']} quick crashes for RUNNING and began 1, 2, 3 again)",
+            )
+        )
+        ratios.append(("supervisord", versus(sd["observed_gaps_s"], True)))
+    s6 = res.get("s6")
+    if s6:
+        anchors.append(("s6-supervise", f"{seq(s6['observed_gaps_s'])} s, for ever"))
+        ratios.append(("s6", versus(s6["observed_gaps_s"], False)))
+    return [
+        Row(
+            f"backoff under a crash loop, {crashes} consecutive crashes "
+            f"(initial {data['settings']['initial']:g} s, max {data['settings']['max']:g} s, "
+            "jitter ±20 %; restarts for ever by default)",
+            f"chose {seq(h['chosen_s'])} s; observed start→start {seq(h['observed_gaps_s'])} s",
+            anchors,
+            ratios,
+        )
+    ]
+
+
+def rows_shutdown(runs: list[dict[str, Any]]) -> list[Row]:
+    res = runs[0]["results"]
+    row = side_by_side(
+        "shutdown, 5 services: TERM to PID 1 → PID 1 exited",
+        res["helix-init"]["ms"],
+        {"supervisord": res["supervisord"]["ms"]},
+        ".0f",
+        "ms",
+    )
+    codes = {k: v["exit_codes"] for k, v in res.items()}
+    row.note = "exit codes " + ", ".join(f"{k} {v}" for k, v in codes.items())
+    return [row]
+
+
+def rows_reaping(runs: list[dict[str, Any]]) -> list[Row]:
+    data = runs[0]
+    res = data["results"]
+    return [
+        side_by_side(
+            f"zombie reaping: {data['settings']['orphans']:,} orphans of the CMD exit at once "
+            "→ all reaped",
+            res["helix-init"]["reaped_ms"],
+            {n: res[n]["reaped_ms"] for n in ("tini", "dumb-init") if n in res},
+            ".0f",
+            "ms",
+        )
+    ]
+
+
+def rows_dns(runs: list[dict[str, Any]]) -> list[Row]:
+    def over(side: str, key: str) -> Stats:
+        return agg([r[side][key] for r in runs])
+
+    n = f"{len(runs)} run(s) of {runs[0]['queries']:,} queries"
+    return [
+        side_by_side(
+            f"DNS via the relay, median latency ({n})",
+            over("relay", "median_us"),
+            {"direct": over("direct", "median_us")},
+            ".0f",
+            "µs",
+        ),
+        side_by_side(
+            "DNS via the relay, p99 latency",
+            over("relay", "p99_us"),
+            {"direct": over("direct", "p99_us")},
+            ".0f",
+            "µs",
+        ),
+        side_by_side(
+            f"DNS via the relay, rate ({runs[0]['concurrency']} clients)",
+            over("relay", "qps"),
+            {"direct": over("direct", "qps")},
+            ",.0f",
+            "queries/s",
+        ),
+    ]
+
+
+def rows_bridge(runs: list[dict[str, Any]]) -> list[Row]:
+    data = runs[0]
+    event, poll = agg(data["event"]["repair_ms"]), agg(data["poll"]["repair_ms"])
+    kernel = agg(data["event"]["kernel_delete_ms"] + data["poll"]["kernel_delete_ms"])
+    return [
+        side_by_side(
+            f"bridge guard (netlink events): bridge deleted → traffic across it again, "
+            f"{data['deletions']} deletions; {kernel['median']:.0f} ms of it is the kernel's "
+            "own deletion",
+            event,
+            {"polling every 0.2 s": poll},
+            ".0f",
+            "ms",
+        )
+    ]
+
+
+def rows_nest(runs: list[dict[str, Any]]) -> list[Row]:
+    data = runs[0]
+    boot = data["l1_boot_to_ready_s"]
+    h, b = data["nest"]["helix"], data["nest"]["baseline"]
+
+    def one(value: float) -> Stats:
+        return agg([value])
+
+    def how(d: dict[str, Any]) -> str:
+        return f"exit {d['exit_code']}, dockerd got {'TERM' if d['dockerd_got_term'] else 'KILL'}"
+
+    stop = side_by_side(
+        "nested: `docker stop -t 30` of level 1 (nest running)",
+        one(h["stop_s"]),
+        {"shell entrypoint": one(b["stop_s"])},
+        ".1f",
+        "s",
+    )
+    stop.helix += f", {how(h)}"
+    stop.anchors = [(n, f"{c}, {how(b)}") for n, c in stop.anchors]
+    return [
+        side_by_side(
+            "nested: level-1 `docker run` → Engine API answers",
+            boot["helix"],
+            {"shell entrypoint (`dockerd &`)": boot["baseline"]},
+            ".2f",
+            "s",
+        ),
+        side_by_side(
+            "nested: `docker run` of level 1 → busybox line at level 4 (image loads excluded)",
+            one(h["boot_s"]),
+            {"shell entrypoint": one(b["boot_s"])},
+            ".1f",
+            "s",
+        ),
+        stop,
+    ]
+
+
+# -- main ---------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    mem_kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kib = int(line.split()[1])
+    return {
+        "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "memory_gib": round(mem_kib / 2**20, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "python_path": os.path.realpath(sys.executable),
+        "loadavg_1min_at_start": os.getloadavg()[0],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="CI smoke: few runs, no nest")
+    parser.add_argument("--idle", type=float, help="idle CPU window, s (60; --quick: 5)")
+    parser.add_argument("--only", help="comma-separated parts to run (default: all)")
+    parser.add_argument("--out", type=Path, help="PREFIX of PREFIX.json and PREFIX.md")
+    opts = parser.parse_args()
+    if os.geteuid() != 0:
+        print("bench/run.py needs root (PID and network namespaces)", file=sys.stderr)
+        return 2
+    idle = opts.idle if opts.idle is not None else (5.0 if opts.quick else 60.0)
+    out = opts.out or RESULTS / ("quick" if opts.quick else "all")
+    chosen = [p for p in parts(idle) if not opts.only or p.name in opts.only.split(",")]
+    info = machine()
+    began = time.monotonic()
+    raw: dict[str, Any] = {}
+    took: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="helix-bench-run.") as tmp:
+        for part in chosen:
+            if opts.quick and part.quick is None:
+                progress(f"{part.name}: skipped by --quick")
+                raw[part.name] = {"skipped": "--quick"}
+                continue
+            t0 = time.monotonic()
+            raw[part.name] = run_part(part, opts.quick, Path(tmp))
+            took[part.name] = time.monotonic() - t0
+            progress(f"{part.name}: {took[part.name]:.0f} s")
+    info["loadavg_1min_at_end"] = os.getloadavg()[0]
+    info["wall_s"] = time.monotonic() - began
+
+    makers: dict[str, Callable[[list[dict[str, Any]]], list[Row]]] = {
+        "pid1": lambda r: rows_pid1(
+            r, raw.get("pid1_rss") if isinstance(raw.get("pid1_rss"), list) else None
+        ),
+        "services": lambda r: rows_services(r, idle),
+        "backoff": rows_backoff,
+        "shutdown": rows_shutdown,
+        "reaping": rows_reaping,
+        "dns": rows_dns,
+        "bridge": rows_bridge,
+        "nest": rows_nest,
+    }
+    rows: list[Row] = []
+    failures = 0
+    for name, make in makers.items():
+        data = raw.get(name)
+        if data is None or (isinstance(data, dict) and "skipped" in data):
+            continue
+        if isinstance(data, dict):
+            failures += 1
+            rows.append(failed(name, data["error"]))
+            continue
+        try:
+            rows += make(data)
+        except (KeyError, TypeError, IndexError, ZeroDivisionError) as exc:
+            failures += 1
+            rows.append(failed(name, f"unexpected JSON ({exc!r})"))
+    if isinstance(raw.get("pid1_rss"), dict) and "error" in raw["pid1_rss"]:
+        failures += 1
+        rows.append(failed("pid1_rss", raw["pid1_rss"]["error"]))
+
+    header = (
+        f"{info['date_utc']}; {info['cpus']} CPUs, {info['memory_gib']} GiB, kernel "
+        f"{info['kernel']}, Python {info['python']}; load average (1 min) "
+        f"{info['loadavg_1min_at_start']:.2f} at start, {info['loadavg_1min_at_end']:.2f} at "
+        f"end; {'--quick, ' if opts.quick else ''}{info['wall_s'] / 60:.1f} min. "
+        "Cells: median (min–max) over the repeats; ratio = helix-init ÷ anchor "
+        "(for rates, above 1 is better; for times and sizes, below 1)."
+    )
+    table = [
+        header,
+        "",
+        "| figure | helix-init | anchor(s) | ratio to anchor |",
+        "|---|---|---|---|",
+        *(row.markdown() for row in rows),
+    ]
+    text = "\n".join(table) + "\n"
+    print(text, end="")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{out}.md").write_text(text)
+    Path(f"{out}.json").write_text(
+        json.dumps(
+            {
+                "machine": info,
+                "quick": opts.quick,
+                "idle_seconds": idle,
+                "part_seconds": took,
+                "rows": [row.__dict__ for row in rows],
+                "parts": raw,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    progress(f"wrote {out}.md and {out}.json in {info['wall_s'] / 60:.1f} min")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
