@@ -31,6 +31,8 @@ _CHAINED = (
 START_TIMEOUT = 15.0
 REPEAT_QUIET = 60.0  # seconds before the same supervisord error is logged again
 SHUTDOWN_TIMEOUT = 5.0
+CALL_TIMEOUT = 5.0  # a call to a live supervisord takes milliseconds
+HUNG_CALL_TIMEOUT = 0.5  # once a call went unanswered (a stopped or wedged supervisord)
 
 
 class EngineError(Exception):
@@ -45,6 +47,7 @@ class Engine:
         self.child: Child | None = None
         self._in_traceback = ""  # "frames", then "between" after its error line; "" outside
         self._said: dict[str, float] = {}  # error line -> when it was last logged
+        self.hung = False  # the last call went unanswered
 
     @property
     def alive(self) -> bool:
@@ -53,6 +56,7 @@ class Engine:
     async def start(self, env: Mapping[str, str]) -> None:
         """Spawn supervisord and wait until its RPC answers; EngineError if it does not."""
         self.paths.socket.unlink(missing_ok=True)
+        self.hung = False
         read_fd, write_fd = os.pipe()
         argv = [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(self.paths.conf)]
         try:
@@ -109,21 +113,26 @@ class Engine:
         return True
 
     async def call(self, method: str, *params: Any) -> Any:
+        """One XML-RPC call; EngineError when refused, unreachable or not answered in time.
+
+        The time limit is what keeps a stopped or wedged supervisord (SIGSTOP, a
+        stuck disk) from hanging the init: the shutdown used to wait on its
+        stopProcess answer forever. After one unanswered call the next ones get
+        HUNG_CALL_TIMEOUT, so a shutdown over many services stays short.
+        """
         body = xmlrpc.client.dumps(params, method, allow_none=True).encode()
+        timeout = HUNG_CALL_TIMEOUT if self.hung else CALL_TIMEOUT
+        # Shielded: a caller cancelled mid-call (a stop during a start) leaves the
+        # exchange to finish and read its answer; closing the connection under
+        # supervisord made it log "uncaptured python exception ... Broken pipe".
+        exchange = asyncio.ensure_future(asyncio.wait_for(self._exchange(body), timeout))
+        exchange.add_done_callback(lambda f: f.cancelled() or f.exception())
         try:
-            reader, writer = await asyncio.open_unix_connection(str(self.paths.socket))
-        except OSError as exc:
-            raise EngineError(f"cannot reach supervisord: {exc.strerror}") from None
-        try:
-            writer.write(
-                b"POST /RPC2 HTTP/1.0\r\nHost: localhost\r\nContent-Type: text/xml\r\n"
-                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-            )
-            data = await reader.read()
-        except OSError as exc:  # supervisord died mid-call
-            raise EngineError(f"supervisord dropped the call: {exc.strerror or exc}") from None
-        finally:
-            writer.close()
+            data = await asyncio.shield(exchange)
+        except TimeoutError:
+            self.hung = True
+            raise EngineError(f"supervisord did not answer {method} within {timeout:g}s") from None
+        self.hung = False
         _, _, payload = data.partition(b"\r\n\r\n")
         try:
             result, _ = xmlrpc.client.loads(payload)
@@ -133,15 +142,35 @@ class Engine:
             raise EngineError(f"bad answer from supervisord: {exc}") from None
         return result[0]
 
+    async def _exchange(self, body: bytes) -> bytes:
+        try:
+            reader, writer = await asyncio.open_unix_connection(str(self.paths.socket))
+        except OSError as exc:
+            raise EngineError(f"cannot reach supervisord: {exc.strerror}") from None
+        try:
+            writer.write(
+                b"POST /RPC2 HTTP/1.0\r\nHost: localhost\r\nContent-Type: text/xml\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
+            return await reader.read()
+        except OSError as exc:  # supervisord died mid-call
+            raise EngineError(f"supervisord dropped the call: {exc.strerror or exc}") from None
+        finally:
+            writer.close()
+
     async def stop(self) -> None:
         """Ask supervisord to exit (all programs stopped already); TERM, then KILL if it hangs."""
         if self.child is None or not self.child.running:
             return
-        try:
-            await self.call("supervisor.shutdown")
-        except EngineError as exc:
-            self._log.debug(f"supervisord shutdown call failed: {exc}")
-            self._signal(15)
+        if self.hung:  # it answers nothing, and a stopped one would not act on TERM either
+            self._log.warn("supervisord is not answering; killing it")
+            self._signal(9)
+        else:
+            try:
+                await self.call("supervisor.shutdown")
+            except EngineError as exc:
+                self._log.debug(f"supervisord shutdown call failed: {exc}")
+                self._signal(15)
         done, _ = await asyncio.wait([self.child.exited], timeout=SHUTDOWN_TIMEOUT)
         if not done:
             # No program is left under it, so nothing can be lost by killing it.

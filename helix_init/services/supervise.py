@@ -83,6 +83,7 @@ class ServiceRunner:
         self._exit: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._run_started = 0.0
+        self._starting: asyncio.Future[int | None] | None = None  # a start in supervisord
         # One stop or start at a time. An operator's stop, the shutdown and a
         # supervisord restart can overlap (`helix-init stop dockerd` waits up to
         # its stop_timeout, and `docker stop` may arrive meanwhile); without this
@@ -282,17 +283,26 @@ class ServiceRunner:
             self.notify.reset()
         await self._wait_group_gone()
         self._run_started = time.monotonic()
+        # Shielded: a stop() that cancels us meanwhile waits for this to learn
+        # what supervisord started (see _adopt_spawned) instead of missing it.
+        self._starting = asyncio.ensure_future(self._start_in_engine())
         try:
-            await self.ctx.engine.call("supervisor.startProcess", self.spec.name, False)
-            info: dict[str, Any] = await self.ctx.engine.call(
-                "supervisor.getProcessInfo", self.spec.name
-            )
+            self.pid = await asyncio.shield(self._starting)
         except EngineError as exc:
             raise _Forced(f"supervisord could not start it: {exc}") from None
-        self.pid = int(info.get("pid") or 0) or None
+        finally:
+            if self._starting.done():
+                self._starting = None
         self.started_at = time.time()
         self._exit = _pid_exit(self.pid)
         self._to(Event.SPAWN, f"pid {self.pid}")
+
+    async def _start_in_engine(self) -> int | None:
+        await self.ctx.engine.call("supervisor.startProcess", self.spec.name, False)
+        info: dict[str, Any] = await self.ctx.engine.call(
+            "supervisor.getProcessInfo", self.spec.name
+        )
+        return int(info.get("pid") or 0) or None
 
     async def _run_until_exit(self) -> tuple[str, int, str]:
         assert self._exit is not None
@@ -446,12 +456,19 @@ class ServiceRunner:
         the new process ran on, unwatched (and the next start failed with
         ALREADY_STARTED, over and over).
         """
-        try:
-            info = await self.ctx.engine.call("supervisor.getProcessInfo", self.spec.name)
-        except EngineError:
-            return  # supervisord is gone; nothing of ours runs under it
-        pid = int(info.get("pid") or 0)
-        if pid and info.get("statename") in ("STARTING", "RUNNING", "STOPPING"):
+        starting, self._starting = self._starting, None
+        if starting is None:
+            return
+        await asyncio.wait([starting])  # its calls are bounded (engine.CALL_TIMEOUT)
+        pid = None if starting.cancelled() or starting.exception() else starting.result()
+        if pid is None:  # it failed half-way: ask what is running
+            try:
+                info = await self.ctx.engine.call("supervisor.getProcessInfo", self.spec.name)
+            except EngineError:
+                return  # supervisord is gone; nothing of ours runs under it
+            if info.get("statename") in ("STARTING", "RUNNING", "STOPPING"):
+                pid = int(info.get("pid") or 0) or None
+        if pid is not None:
             self.pid, self._exit = pid, _pid_exit(pid)
 
     async def _wait_group_gone(self) -> None:
