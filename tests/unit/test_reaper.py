@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -25,6 +27,32 @@ def _zombie(code: int) -> int:
     return pid
 
 
+def in_own_process(test: Callable[..., None]) -> Callable[..., None]:
+    """Run the test in a forked child, so the reaper's waitpid(-1) sees only the
+    children the test makes, never a leftover child of the pytest process."""
+
+    @functools.wraps(test)
+    def isolated(*args: Any, **kwargs: Any) -> None:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            code = 0
+            try:
+                test(*args, **kwargs)
+            except BaseException:
+                os.write(write_end, traceback.format_exc().encode())
+                code = 1
+            os._exit(code)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as report:
+            failure = report.read().decode(errors="replace")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, failure
+
+    return isolated
+
+
 @pytest.fixture
 def loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop = asyncio.new_event_loop()
@@ -42,6 +70,7 @@ def fake_popen(monkeypatch: pytest.MonkeyPatch, make_pid: Any) -> None:
     monkeypatch.setattr("helix_init.reaper.subprocess.Popen", FakePopen)
 
 
+@in_own_process
 def test_an_orphan_exit_is_counted(loop: asyncio.AbstractEventLoop) -> None:
     reaper = Reaper(loop)
     _zombie(5)
@@ -51,6 +80,7 @@ def test_an_orphan_exit_is_counted(loop: asyncio.AbstractEventLoop) -> None:
     assert not reaper.has_children()
 
 
+@in_own_process
 def test_a_stale_exit_of_a_reused_pid_does_not_end_a_new_child(
     loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -65,6 +95,7 @@ def test_a_stale_exit_of_a_reused_pid_does_not_end_a_new_child(
     assert [c.pid for c in reaper.running()] == [old]
 
 
+@in_own_process
 def test_an_exit_collected_while_spawning_ends_that_child(
     loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
