@@ -33,6 +33,7 @@ from helix_init.dropins import Step, discover_steps
 from helix_init.exitcodes import Exit, from_wait_status
 from helix_init.logsink import Log
 from helix_init.problems import ConfigError, Problem
+from helix_init.procgroup import signal_group
 from helix_init.reaper import Child, Reaper, SpawnError, become_subreaper
 from helix_init.services.engine import EngineError
 from helix_init.services.manager import ServiceManager
@@ -378,11 +379,11 @@ class Boot:
             return
         grace = self.settings.cmd_gracetime
         self.log.info(f"stopping the CMD (TERM, KILL after {grace:g}s)")
-        _killpg(self.cmd.pid, signal.SIGTERM)
+        signal_group(self.cmd.pid, signal.SIGTERM)
         done, _ = await asyncio.wait([self.cmd.exited], timeout=grace)
         if not done:
             self.log.warn(f"CMD did not stop within {grace:g}s; killing it")
-            _killpg(self.cmd.pid, signal.SIGKILL)
+            signal_group(self.cmd.pid, signal.SIGKILL)
             await asyncio.shield(self.cmd.exited)
 
     async def sweep(self) -> None:
@@ -431,13 +432,6 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
-
-
-def _killpg(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def run(settings: Settings, cmd: Sequence[str], log: Log) -> int:

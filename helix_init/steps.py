@@ -25,6 +25,7 @@ from pathlib import Path
 from helix_init.contenv import ENV_FILE_VAR, Exports
 from helix_init.dropins import Step
 from helix_init.logsink import Log, follow_pipe
+from helix_init.procgroup import group_alive, signal_group
 from helix_init.reaper import Child, Reaper, SpawnError
 
 KILL_AFTER_TERM = 2.0  # seconds between TERM and KILL when a step's time is up
@@ -114,7 +115,7 @@ class StepRunner:
         result = StepResult(step, code, seconds, tuple(last), timed_out)
         if not timed_out:
             self._record_exports(step, env, env_file)
-        if _group_alive(child.pid):
+        if group_alive(child.pid):
             self._log.info(f"step {step.name}: left processes running in its group")
         self._log.info(f"step {step.name}: {result.describe()} in {seconds:.2f}s")
         return result
@@ -135,36 +136,21 @@ class StepRunner:
             self._log.info(f"step {step.name} exported {', '.join(sorted(changed))}")
 
     async def _kill_group(self, child: Child) -> None:
-        _signal_group(child.pid, signal.SIGTERM)
+        signal_group(child.pid, signal.SIGTERM)
         await asyncio.wait([child.exited], timeout=KILL_AFTER_TERM)
-        _signal_group(child.pid, signal.SIGKILL)  # the leader's forks too, whatever they ignore
+        signal_group(child.pid, signal.SIGKILL)  # the leader's forks too, whatever they ignore
         await asyncio.shield(child.exited)
 
     def stop_current(self) -> None:
         """On a requested stop: TERM the running step's group; its timeout logic does the rest."""
         if self._current is not None:
-            _signal_group(self._current.pid, signal.SIGTERM)
+            signal_group(self._current.pid, signal.SIGTERM)
 
 
 async def _wait(child: Child, timeout: float) -> bool:
     """True if the child ended within timeout seconds (0 = wait forever)."""
     done, _ = await asyncio.wait([child.exited], timeout=timeout or None)
     return bool(done)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ the docker SDK (its import costs ~0.4 s and 40 MB, see TESTBED.md).
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
+from helix_init.procgroup import signal_group
 from helix_init.reaper import Reaper, SpawnError
 
 Check = Callable[[], Awaitable[bool]]
@@ -86,10 +86,7 @@ async def command_succeeds(
         return False
     done, _ = await asyncio.wait([child.exited], timeout=timeout)
     if not done:
-        try:
-            os.killpg(child.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        signal_group(child.pid, signal.SIGKILL)
         await asyncio.shield(child.exited)
         return False
     return child.exited.result() == 0

@@ -21,6 +21,7 @@ from typing import Any
 
 from helix_init.cmd import RunAs
 from helix_init.logsink import Log
+from helix_init.procgroup import group_alive, signal_group
 from helix_init.reaper import Reaper
 from helix_init.services import readiness
 from helix_init.services.backoff import RestartClock
@@ -427,7 +428,7 @@ class ServiceRunner:
             return
         done, _ = await asyncio.wait([child.exited], timeout=FINISH_TIMEOUT)
         if not done:
-            _killpg(child.pid, signal.SIGKILL)
+            signal_group(child.pid, signal.SIGKILL)
             await asyncio.shield(child.exited)
 
     # -- stop ----------------------------------------------------------------------
@@ -439,12 +440,12 @@ class ServiceRunner:
             try:
                 await self.ctx.engine.call("supervisor.stopProcess", self.spec.name, False)
             except EngineError:
-                _killpg(self.pid, signal_number(self.spec.stop_signal))
+                signal_group(self.pid, signal_number(self.spec.stop_signal))
             timeout = self.spec.stop_timeout + KILL_MARGIN
             done, _ = await asyncio.wait([self._exit], timeout=timeout)
             if not done:
                 self.ctx.log.warn(f"service {self.spec.name}: still running; killing its group")
-                _killpg(self.pid, signal.SIGKILL)
+                signal_group(self.pid, signal.SIGKILL)
                 await asyncio.shield(self._exit)
             await self._exit_info()  # supervisord must have settled before a new start
         await self._wait_group_gone()
@@ -474,16 +475,16 @@ class ServiceRunner:
     async def _wait_group_gone(self) -> None:
         """Nothing of the last run may outlive it: TERM, then KILL, what is left in its group."""
         pgid = self.pid
-        if pgid is None or not _group_alive(pgid):
+        if pgid is None or not group_alive(pgid):
             return
-        _killpg(pgid, signal_number(self.spec.stop_signal))
+        signal_group(pgid, signal_number(self.spec.stop_signal))
         deadline = time.monotonic() + self.spec.stop_timeout
-        while _group_alive(pgid) and time.monotonic() < deadline:
+        while group_alive(pgid) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        if _group_alive(pgid):
+        if group_alive(pgid):
             self.ctx.log.warn(f"service {self.spec.name}: leftover processes; killing them")
-            _killpg(pgid, signal.SIGKILL)
-            while _group_alive(pgid):
+            signal_group(pgid, signal.SIGKILL)
+            while group_alive(pgid):
                 await asyncio.sleep(0.05)
 
     # -- state -----------------------------------------------------------------------
@@ -555,27 +556,3 @@ def _pid_exit(pid: int | None) -> asyncio.Future[None]:
 
     loop.add_reader(fd, exited)
     return fut
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    """Any live (non-zombie) process in group `pgid`? Zombies wait for supervisord's reap tick."""
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                fields = f.read().rpartition(b")")[2].split()
-        except OSError:
-            continue
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
-            return True
-    return False
