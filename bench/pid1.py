@@ -35,6 +35,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common import helix_env, init_pid, vm_rss_kib
+from common import wait_until as _wait_until
+
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.prefix) / "bin"
 HELIX_INIT = VENV_BIN / "helix-init"
@@ -57,27 +60,6 @@ def namespace_prefix() -> list[str]:
     if os.geteuid() != 0:
         prefix[1:1] = ["--user", "--map-root-user"]
     return prefix
-
-
-def wait_until(condition: Callable[[], bool], what: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what}: the init ended first (exit {proc.returncode})")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what}: gave up after {DEADLINE:g}s")
-        time.sleep(0.001)
-
-
-def init_pid(unshare_pid: int) -> int | None:
-    for task in Path(f"/proc/{unshare_pid}/task").glob("*"):
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:
-            continue
-        if children:
-            return int(children[0])
-    return None
 
 
 def release(fifo: Path, proc: subprocess.Popen[bytes]) -> None:
@@ -118,7 +100,7 @@ def run_once(argv: list[str], env: dict[str, str], work: Path, keep_maps: bool =
         started = int(start_file.read_text())
         pid = init_pid(proc.pid)
         assert pid is not None
-        rss = _vm_rss_kib(pid)
+        rss = vm_rss_kib(pid)
         maps = Path(f"/proc/{pid}/maps").read_text().splitlines() if keep_maps else []
         release(fifo, proc)
         code = proc.wait(DEADLINE)
@@ -131,25 +113,8 @@ def run_once(argv: list[str], env: dict[str, str], work: Path, keep_maps: bool =
     return Sample(rss, (started - before) / 1e6, maps, err_path.read_text())
 
 
-def _vm_rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-def helix_env(work: Path) -> dict[str, str]:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
-    for var, sub in (
-        ("CONT_INIT_DIR", "cont-init.d"),
-        ("CONT_FINISH_DIR", "cont-finish.d"),
-        ("SERVICES_DIR", "services.d"),
-        ("RUN_DIR", "run"),
-        ("LOG_DIR", "log"),
-        ("SERVICE_LOG_DIR", "service-logs"),
-    ):
-        env[f"HELIX_INIT_{var}"] = str(work / sub)
-    return env
+def wait_until(condition: Callable[[], bool], what: str, proc: subprocess.Popen[bytes]) -> None:
+    _wait_until(condition, what, proc, limit=DEADLINE)
 
 
 def summary(values: list[float]) -> tuple[float, float, float]:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from helix_init import cmd as cmdmod
 from helix_init import control
@@ -36,12 +36,14 @@ from helix_init.problems import ConfigError, Problem
 from helix_init.procgroup import signal_group
 from helix_init.reaper import Child, Reaper, SpawnError, become_subreaper
 from helix_init.services.engine import EngineError
-from helix_init.services.manager import ServiceManager
 from helix_init.services.render import EnginePaths
 from helix_init.services.spec import ServicePlan, load_services
 from helix_init.settings import Settings
 from helix_init.sibling import problems_from_env
 from helix_init.steps import StepRunner, run_folder
+
+if TYPE_CHECKING:  # the engine client (xmlrpc, http, ssl) loads only when services exist
+    from helix_init.services.manager import ServiceManager
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 ENV_FILE = "env.json"  # in the run dir: what cont-init exported, root only
@@ -254,6 +256,8 @@ class Boot:
         # enabled_if is decided now, after cont-init: steps create the files and
         # export the variables that switch services on (daemon.json -> dockerd).
         services = load_services(self.settings.services_dir, self.exports.current())
+        from helix_init.services.manager import ServiceManager
+
         self.services = ServiceManager(services, self.settings, self.reaper, self.log, self.exports)
         try:
             await self.services.start()
