@@ -114,6 +114,9 @@ def status(settings: Settings, as_json: bool) -> int:
     docker = _docker_facts(settings)
     if docker is not None:
         st["docker"] = docker
+    dns = _dns_status(settings)
+    if dns is not None:
+        st["dns"] = dns
     if as_json:
         print(json.dumps(st, indent=2))
         return Exit.OK
@@ -142,6 +145,14 @@ def status(settings: Settings, as_json: bool) -> int:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[6])
     if docker is not None and not docker["can_run_dockerd"]:
         print(f"docker: not at this level: {docker['why_not']}")
+    if dns is not None:
+        line = f"dns: {dns['mode']}, upstreams {', '.join(dns['upstreams'])}"
+        if dns["mode"] == "relay":
+            counters = dns.get("relay") or {}
+            line += f"; relay on {dns['relay_address']}:53, " + (
+                ", ".join(f"{k} {v}" for k, v in counters.items()) or "no queries yet"
+            )
+        print(line)
     for name, step in sorted(st.get("exports", {}).items()):
         print(f"export {name} (from step {step})")
     return Exit.OK
@@ -161,6 +172,30 @@ def _docker_facts(settings: Settings) -> dict[str, Any] | None:
     if not isinstance(facts, dict):
         return None
     return {"can_run_dockerd": bool(facts.get("can_run_dockerd")), "why_not": facts.get("why_not")}
+
+
+def _dns_status(settings: Settings) -> dict[str, Any] | None:
+    """The DNS plan the network step made (dns.json) and the relay's counters, if any."""
+    from helix_init.dns.plan import DnsPlan
+
+    try:
+        plan = DnsPlan.from_json((settings.run_dir / "dns.json").read_text())
+    except (OSError, ConfigError):
+        return None
+    status: dict[str, Any] = {
+        "mode": plan.mode,
+        "upstreams": list(plan.upstreams),
+        "inner_containers_use": list(plan.dns),
+        "relay_address": plan.relay_listen,
+        "reason": plan.reason,
+    }
+    try:
+        counters = json.loads((settings.run_dir / "dns-relay.stats.json").read_text())
+    except (OSError, ValueError):
+        counters = None
+    if isinstance(counters, dict):
+        status["relay"] = counters
+    return status
 
 
 def _duration(seconds: float | None) -> str:

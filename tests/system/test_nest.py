@@ -185,6 +185,19 @@ def test_default_bridge_containers_resolve_level0_names_through_the_relays(
     assert nameservers(resolv) == [relay_address(level)], resolv
     assert found["api.helix.test"] == [want], found
     assert found["api"] == [want], found
+    # status shows the DNS mode, the upstreams and the relay's counters
+    # (written at most once a second, so poll for the queries just made).
+    deadline = time.monotonic() + 10
+    while True:
+        dns = level.status()["dns"]
+        relay = dns.get("relay") or {}
+        if relay.get("queries", 0) > 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert dns["mode"] == "relay" and dns["upstreams"] == ["127.0.0.11"], dns
+    assert dns["relay_address"] == relay_address(level), dns
+    assert relay.get("queries", 0) > 0 and "errors" in relay, dns
+    assert "dns: relay, upstreams 127.0.0.11" in level.exec(["helix-init", "status"]).stdout
 
 
 @pytest.mark.parametrize("depth", [2, 3])
