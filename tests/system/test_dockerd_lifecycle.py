@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytestmark = pytest.mark.system
 
+REPO = Path(__file__).resolve().parents[2]
 BUSYBOX = "local/busybox:latest"
 STOP_FILE = "/tmp/.dockerd-stop"
 # An inner container that leaves at once on TERM, so dockerd's shutdown is quick.
@@ -139,3 +141,67 @@ def test_stop_file_holds_dockerd_stopped_until_removed(level1: Any, nestlib: Any
     assert f"service dockerd: ready -> stopping ({STOP_FILE} exists)" in text
     assert f"service dockerd: stopped -> waiting ({STOP_FILE} is gone)" in text
     assert "Processing signal 'terminated'" in text
+
+
+def test_a_paused_engine_never_blocks_the_init_and_gets_its_grace(
+    level1: Any, tmp_path: Any
+) -> None:
+    """Fault: the Docker engine is paused (SIGSTOP) while its health probe runs.
+
+    A short pause: the init keeps answering (its probes are bounded, never
+    blocking), and nothing is restarted. A long pause: the health checks fail,
+    the init stops dockerd with TERM and waits its whole stop_timeout before
+    KILL (a paused process cannot act on TERM), then starts one new dockerd.
+    The shipped dockerd.toml is used with quicker health numbers, as an
+    operator would override it.
+    """
+    shipped = (REPO / "services.d" / "dockerd.toml").read_text()
+    quick = shipped.replace(
+        "interval = 15, failures = 4, timeout = 10", "interval = 1, failures = 3, timeout = 1"
+    ).replace("stop_timeout = 60", "stop_timeout = 4")
+    assert quick.count("interval = 1,") == 1 and "stop_timeout = 4" in quick
+    override = tmp_path / "dockerd.toml"
+    override.write_text(quick)
+    override.chmod(0o644)
+    sandbox = level1("pause", "-v", f"{override}:/etc/services.d/dockerd.toml:ro")
+    entry, (pid,) = dockerd_state(sandbox)
+    assert entry["state"] == "ready"
+
+    # Short pause: the init answers at once; dockerd resumes, same process.
+    sandbox.sh(f"kill -STOP {pid}")
+    started = time.monotonic()
+    entry, pids = dockerd_state(sandbox)
+    assert time.monotonic() - started < 5, "status blocked while dockerd was paused"
+    assert pids == [pid]
+    sandbox.sh(f"kill -CONT {pid}")
+    entry, pids = dockerd_state(sandbox)
+    assert pids == [pid] and entry["restarts"] == 0, entry
+
+    # Long pause: unhealthy, TERM, the full grace, then KILL, then one new dockerd.
+    sandbox.sh(f"kill -STOP {pid}")
+    deadline = time.monotonic() + 90
+    while True:
+        entry, pids = dockerd_state(sandbox)
+        if entry["restarts"] >= 1 and entry["state"] == "ready":
+            break
+        assert time.monotonic() < deadline, f"dockerd not back after the pause: {entry}"
+        time.sleep(0.2)
+    assert len(pids) == 1 and pids[0] != pid, pids
+    assert entry["last_exit"].startswith("unhealthy"), entry
+    log = sandbox.exec(["cat", "/var/log/helix-init/init.log"]).stdout.splitlines()
+    term = next(i for i, line in enumerate(log) if "dockerd: unhealthy" in line)
+    ended = next(
+        i for i, line in enumerate(log[term:], term) if "dockerd: ready -> backoff" in line
+    )
+    grace = _seconds(log[ended]) - _seconds(log[term])
+    assert grace >= 4 - 0.5, f"dockerd replaced {grace:.2f}s after TERM, before its 4 s grace"
+    assert any("dockerd (terminated by SIGKILL)" in line for line in log[term : ended + 1]), (
+        "a paused dockerd can only end by KILL, after its grace"
+    )
+
+
+def _seconds(line: str) -> float:
+    """The time of a log line `2026-11-23T17:35:29.123Z [source] ...` in seconds."""
+    stamp = line.split(" ", 1)[0]
+    hours, minutes, seconds = stamp[11:-1].split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
