@@ -59,6 +59,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common import helix_env
+
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.prefix) / "bin"
 HELIX_INIT = VENV_BIN / "helix-init"
@@ -202,16 +204,7 @@ class Helix(Stack):
                 f"command = {json.dumps(argv)}\n"
                 "backoff = { initial = 0.001, jitter = 0, reset_after = 0 }\n"
             )
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
-        for var, sub in (
-            ("CONT_INIT_DIR", "cont-init.d"),
-            ("CONT_FINISH_DIR", "cont-finish.d"),
-            ("SERVICES_DIR", "services.d"),
-            ("RUN_DIR", "run"),
-            ("LOG_DIR", "log"),
-            ("SERVICE_LOG_DIR", "service-logs"),
-        ):
-            env[f"HELIX_INIT_{var}"] = str(self.work / sub)
+        env = helix_env(self.work)
         env["HELIX_INIT_SERVICE_LOG_MAXBYTES"] = "0"  # no rotation: same as the others
         return self._popen([str(HELIX_INIT)], env)
 

@@ -145,7 +145,7 @@ def plan_network(level: Level) -> None:
     """Pick subnets and MTU that clash with nothing, create helix0, plan DNS (netplan/dns.json).
 
     Incident: inner Docker networks clashed with outer ones, and inner
-    containers got 8.8.8.8 because dockerd drops loopback resolvers.
+    containers got Google's public resolvers because dockerd drops loopback ones.
     """
     if not level.docker_wanted():
         return

@@ -2,7 +2,7 @@
 
 Why a relay at all: dockerd drops loopback nameservers (Docker's 127.0.0.11,
 systemd-resolved's 127.0.0.53) for the default bridge and for build `RUN`
-steps and silently falls back to Google's 8.8.8.8/8.8.4.4. In an enterprise
+steps and silently falls back to Google's public resolvers. In an enterprise
 network that breaks split-horizon names and leaks queries. So:
 
 - every nameserver reachable from an inner container's network namespace →
@@ -141,8 +141,8 @@ def plan_dns(
         )
     if not unreachable:
         # dockerd drops IPv6 nameservers from the default bridge unless IPv6 is on,
-        # and falls back to 8.8.8.8 when none is left; the relay listens on IPv4.
-        unreachable = ["no IPv4 nameserver (dockerd would fall back to 8.8.8.8)"]
+        # and falls back to public resolvers when none is left; the relay listens on IPv4.
+        unreachable = ["no IPv4 nameserver (dockerd would fall back to public resolvers)"]
     via = f" (Docker forwards to {', '.join(resolv.ext_servers)})" if resolv.ext_servers else ""
     return DnsPlan(
         mode="relay",

@@ -15,7 +15,7 @@ where 127.0.0.11 really forwards to:
     # Option ndots from: internal
 
 `host(A)` means A is reached from the host's network namespace, a bare `A` from
-the container's own; older engines wrote `[8.8.8.8 8.8.4.4]` and, after a bad
+the container's own; older engines wrote the public fallback pair there and, after a bad
 restart, `[invalid IP ...]`. Both forms are accepted; anything else is skipped.
 """
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from helix_init.logsink import LineSplitter, Log
 
-POLL_INTERVAL = 0.2
+POLL_INTERVAL = 0.2  # while services write
+QUIET_POLL_MAX = 1.0  # after quiet turns the wait doubles up to this: less idle CPU
 READ_CHUNK = 64 << 10
 # Per file and turn of the loop. Under a flood the mirror goes round again at
 # once, but other tasks (reaping, probes, the control socket) run in between:
@@ -164,17 +165,21 @@ class LogMirror:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
+        wait = POLL_INTERVAL
         while True:
-            busy = self.tick()
-            await asyncio.sleep(0 if busy else POLL_INTERVAL)
+            busy, printed = self.tick()
+            wait = POLL_INTERVAL if printed else min(wait * 2, QUIET_POLL_MAX)
+            await asyncio.sleep(0 if busy else wait)
 
-    def tick(self) -> bool:
-        """One turn over every file; True when some file has more to read right away."""
-        busy = False
+    def tick(self) -> tuple[bool, bool]:
+        """One turn over every file: (some file has more to read at once, any line printed)."""
+        busy = printed = False
         for followed in self._files.values():
-            self._emit(followed.name, followed.read())
+            lines = followed.read()
+            self._emit(followed.name, lines)
             busy = busy or followed.more
-        return busy
+            printed = printed or bool(lines)
+        return busy, printed
 
     def _emit(self, name: str, lines: list[str]) -> None:
         for secret in self._secrets:

@@ -158,7 +158,8 @@ def test_the_mirror_prefixes_each_line_and_masks_secrets(tmp_path: Path) -> None
     mirror.mask("s3cr3t-token")
     mirror.mask("abc")  # too short to mask without masking noise
     w.write(b"connecting with s3cr3t-token\nabc stays\n")
-    assert mirror.tick() is False
+    assert mirror.tick() == (False, True)  # nothing more to read; lines were printed
+    assert mirror.tick() == (False, False)  # a quiet turn: the mirror may wait longer
     printed = out.getvalue().decode().splitlines()
     assert [p.split(" ", 1)[1] for p in printed] == [
         "[agent] connecting with ********",
