@@ -40,7 +40,7 @@ class Log:
         """Start copying lines to `path`; returns a reason when that is not possible."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - lives as long as the init
+            self._file = _open_private(path)
         except OSError as exc:
             return f"cannot write the init log {path}: {exc.strerror}"
         self._file_path = path
@@ -79,7 +79,7 @@ class Log:
             return
         self._file.close()
         os.replace(self._file_path, self._file_path.with_name(self._file_path.name + ".1"))
-        self._file = open(self._file_path, "ab", buffering=0)  # noqa: SIM115
+        self._file = _open_private(self._file_path)
 
     def info(self, text: str) -> None:
         self.line(INIT_SOURCE, text)
@@ -93,6 +93,13 @@ class Log:
 
     def error(self, text: str) -> None:
         self.line(INIT_SOURCE, f"ERROR: {text}")
+
+
+def _open_private(path: Path) -> BinaryIO:
+    """Append-only, root-only: the init's log holds cont-init output, which is not masked."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)  # an older, wider file is narrowed too
+    return open(fd, "ab", buffering=0)  # lives as long as the init
 
 
 class LineSplitter:
