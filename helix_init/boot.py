@@ -35,6 +35,7 @@ from helix_init.logsink import Log
 from helix_init.problems import ConfigError, Problem
 from helix_init.procgroup import signal_group
 from helix_init.reaper import Child, Reaper, SpawnError, become_subreaper
+from helix_init.rootfiles import temporary
 from helix_init.services.engine import EngineError
 from helix_init.services.render import EnginePaths
 from helix_init.services.spec import ServicePlan, load_services
@@ -199,7 +200,7 @@ class Boot:
             os.chmod(s.run_dir, stat.S_IMODE(os.stat(s.run_dir).st_mode) & ~0o022)
             for path in (s.sock_path, s.ready_path, s.run_dir / "steps", *engine.owned):
                 _remove(path)
-            for path in (env_file, env_file.with_suffix(".tmp")):
+            for path in (env_file, temporary(env_file), temporary(engine.conf)):
                 _remove(path)
             (s.run_dir / "steps").mkdir(mode=0o700)
         except OSError as exc:

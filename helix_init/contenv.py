@@ -14,11 +14,12 @@ entries there themselves, NUL- or newline-separated (sets only).
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from helix_init.rootfiles import write_private
 
 ENV_FILE_VAR = "HELIX_INIT_ENV_FILE"
 # Shell bookkeeping that changes in every shell and is nobody's export.
@@ -82,11 +83,7 @@ class Exports:
     def save(self, path: Path) -> None:
         """Write the carried variables (root only: values may be secrets)."""
         data = {name: {"value": v, "step": s} for name, (v, s) in self.carried.items()}
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
+        write_private(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def parse_env_file(text: str) -> dict[str, str]:

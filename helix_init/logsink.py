@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from helix_init.rootfiles import append_private
+
 INIT_SOURCE = "helix-init"
 MAX_LINE = 16 * 1024
 FILE_MAXBYTES = 10 * 1024 * 1024  # init.log rotates once to init.log.1 past this
@@ -40,7 +42,7 @@ class Log:
         """Start copying lines to `path`; returns a reason when that is not possible."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = _open_private(path)
+            self._file = append_private(path)
         except OSError as exc:
             return f"cannot write the init log {path}: {exc.strerror}"
         self._file_path = path
@@ -79,7 +81,7 @@ class Log:
             return
         self._file.close()
         os.replace(self._file_path, self._file_path.with_name(self._file_path.name + ".1"))
-        self._file = _open_private(self._file_path)
+        self._file = append_private(self._file_path)
 
     def info(self, text: str) -> None:
         self.line(INIT_SOURCE, text)
@@ -93,13 +95,6 @@ class Log:
 
     def error(self, text: str) -> None:
         self.line(INIT_SOURCE, f"ERROR: {text}")
-
-
-def _open_private(path: Path) -> BinaryIO:
-    """Append-only, root-only: the init's log holds cont-init output, which is not masked."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    os.fchmod(fd, 0o600)  # an older, wider file is narrowed too
-    return open(fd, "ab", buffering=0)  # lives as long as the init
 
 
 class LineSplitter:

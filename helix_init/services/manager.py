@@ -25,6 +25,7 @@ from helix_init.contenv import Exports
 from helix_init.exitcodes import Exit
 from helix_init.logsink import Log
 from helix_init.reaper import Reaper
+from helix_init.rootfiles import write_private
 from helix_init.services.backoff import RestartClock
 from helix_init.services.engine import Engine, EngineError
 from helix_init.services.logtail import LogMirror
@@ -97,9 +98,7 @@ class ServiceManager:
         conf = supervisord_conf(
             p, specs, self.settings.service_log_maxbytes, self.settings.service_log_backups
         )
-        fd = os.open(p.conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(conf)
+        write_private(p.conf, conf)
         for spec in self.plan.services:
             if not spec.enabled:
                 self.log.info(f"service {spec.name}: disabled ({spec.disabled_reason})")

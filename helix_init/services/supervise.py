@@ -23,6 +23,7 @@ from helix_init.cmd import RunAs
 from helix_init.logsink import Log
 from helix_init.procgroup import group_alive, signal_group
 from helix_init.reaper import Reaper
+from helix_init.rootfiles import write_private
 from helix_init.services import readiness
 from helix_init.services.backoff import RestartClock
 from helix_init.services.engine import Engine, EngineError
@@ -273,10 +274,7 @@ class ServiceRunner:
             groups=run_as.groups if run_as else (),
             cwd=spec.working_dir,
         )
-        path = self.ctx.paths.launch_file(spec.name)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(launch.to_json())
+        write_private(self.ctx.paths.launch_file(spec.name), launch.to_json())
         return None
 
     async def _spawn(self) -> None:

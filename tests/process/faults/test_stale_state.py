@@ -23,7 +23,11 @@ from faultkit import Stack, assert_clean_shutdown
 
 pytestmark = pytest.mark.process
 
-FILES = ("supervisord.conf", "supervisord.pid", "env.json", "env.tmp", "ready")
+# *.tmp: what rootfiles.write_private() was staging when a crash came
+FILES = (
+    "supervisord.conf", "supervisord.conf.tmp", "supervisord.pid", "env.json", "env.json.tmp",
+    "ready",
+)  # fmt: skip
 SOCKETS = ("control.sock", "supervisor.sock")
 FOLDERS = ("services", "notify", "steps")
 
@@ -91,7 +95,8 @@ def test_a_boot_over_a_damaged_run_dir_rewrites_everything_it_owns(pid1: Pid1, d
         st = (run / name).stat()
         assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == mode, name
     assert stat.S_IMODE((run / "control.sock").stat().st_mode) == 0o600
-    assert not (run / "env.tmp").exists() and not (run / "notify" / "stale.sock").exists()
+    assert not (run / "env.json.tmp").exists() and not (run / "notify" / "stale.sock").exists()
+    assert not (run / "supervisord.conf.tmp").exists()
     assert keep.read_text() == "{}\n"
     assert pid1.command("health").code == 0
 
