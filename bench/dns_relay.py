@@ -121,10 +121,29 @@ def main(argv: list[str]) -> int:
     upstream = ("127.0.0.1", free_port())
     relay = ("127.0.0.1", free_port())
     procs = [
-        start([sys.executable, str(REPO / "tests/helpers/fakedns.py"),
-               "--listen", f"{upstream[0]}:{upstream[1]}", "--zone", ZONE], True),
-        start([sys.executable, "-m", "helix_init.dns.relay", "--listen", f"{relay[0]}:{relay[1]}",
-               "--upstream", f"{upstream[0]}:{upstream[1]}"], False),
+        start(
+            [
+                sys.executable,
+                str(REPO / "tests/helpers/fakedns.py"),
+                "--listen",
+                f"{upstream[0]}:{upstream[1]}",
+                "--zone",
+                ZONE,
+            ],
+            True,
+        ),
+        start(
+            [
+                sys.executable,
+                "-m",
+                "helix_init.dns.relay",
+                "--listen",
+                f"{relay[0]}:{relay[1]}",
+                "--upstream",
+                f"{upstream[0]}:{upstream[1]}",
+            ],
+            False,
+        ),
     ]
     try:
         for addr in (upstream, relay):
@@ -135,8 +154,10 @@ def main(argv: list[str]) -> int:
             median, p99 = describe(latencies(addr, args.queries))
             qps, lost = asyncio.run(throughput(addr, args.queries, args.concurrency))
             results[name] = (median, p99, qps, lost)
-        print(f"{args.queries} UDP queries, {args.concurrency} clients for throughput, "
-              f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+        print(
+            f"{args.queries} UDP queries, {args.concurrency} clients for throughput, "
+            f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+        )
         print(f"{'':8}{'median µs':>12}{'p99 µs':>12}{'queries/s':>12}{'lost':>6}")
         for name, (median, p99, qps, lost) in results.items():
             print(f"{name:8}{median:12.0f}{p99:12.0f}{qps:12.0f}{lost:6d}")

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from helix_init import cmd as cmdmod
-from helix_init import control
+from helix_init import control, usersetup
 from helix_init.contenv import Exports
 from helix_init.dind.plancheck import problems_from_env as dind_problems
 from helix_init.dropins import Step, discover_steps
@@ -74,9 +74,11 @@ def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
     except ConfigError as exc:
         problems += exc.problems
     run_as = None
-    if settings.cmd_user:
+    problems += usersetup.problems(settings.environ)  # PUID, PGID, UNAME, UMASK
+    user = settings.cmd_user
+    if user and not usersetup.will_create(settings.environ, user.partition(":")[0]):
         try:
-            run_as = cmdmod.resolve_user(settings.cmd_user)
+            run_as = cmdmod.resolve_user(user)
         except KeyError as exc:
             problems.append(Problem("HELIX_INIT_CMD_USER", str(exc.args[0])))
     problems += problems_from_env(settings.environ)  # sibling-dockerd mode variables
@@ -104,7 +106,6 @@ class Boot:
         self.cmd: Child | None = None
         # NOTIFY_SOCKET is ours (sd_notify upward), not our children's.
         base = {k: v for k, v in settings.environ.items() if k != "NOTIFY_SOCKET"}
-        base["HELIX_INIT_PID"] = str(os.getpid())  # steps report whether the init is PID 1
         self.exports = Exports(base)
         self.runner: StepRunner | None = None
         self.services: ServiceManager | None = None
@@ -221,7 +222,10 @@ class Boot:
     async def run_cont_init(self, plan: BootPlan) -> None:
         s = self.settings
         shell = shutil.which("bash") or "/bin/sh"
-        self.runner = StepRunner(self.reaper, self.log, self.exports, s.run_dir / "steps", shell)
+        self.runner = StepRunner(
+            self.reaper, self.log, self.exports, s.run_dir / "steps", shell, s.step_prelude
+        )
+        await self.runner.source_prelude(s.step_timeout)
         outcome = await run_folder(
             self.runner,
             plan.cont_init,
@@ -305,11 +309,15 @@ class Boot:
             waits.append(self.services.ended)  # type: ignore[arg-type]
         if plan.cmd:
             try:
-                # Groups are read now, not at plan time: a cont-init step may
-                # have added the user to a group (docker) since.
-                user = self.settings.cmd_user
+                # The user is read now, not at plan time: a cont-init step may
+                # have made it (the user step exports HELIX_INIT_CMD_USER) or
+                # added it to a group (docker) since.
+                env = self.exports.current()
+                user = env.get("HELIX_INIT_CMD_USER")
                 run_as = cmdmod.resolve_user(user) if user else None
-                self.cmd = cmdmod.start_cmd(self.reaper, plan.cmd, self.exports.current(), run_as)
+                self.cmd = cmdmod.start_cmd(
+                    self.reaper, plan.cmd, env, run_as, usersetup.umask(env)
+                )
             except (SpawnError, KeyError) as exc:
                 self.log.error(f"CMD: {exc}")
                 self.finish(127)
@@ -338,6 +346,11 @@ class Boot:
         what = request.get("cmd")
         if what == "status":
             return {"ok": True, "status": self.status()}
+        if what == "env":
+            if self.services is None:
+                return {"ok": False, "error": f"no services (stage {self.stage})"}
+            ok, answer = self.services.describe_environment(str(request.get("service", "")))
+            return {"ok": True, "env": answer} if ok else {"ok": False, "error": answer}
         if what in ("start", "stop", "restart"):
             if self.services is None or self.stage not in ("services", "running"):
                 return {"ok": False, "error": f"no services to control (stage {self.stage})"}

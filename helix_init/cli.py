@@ -6,6 +6,7 @@
     helix-init status [--json]        state, readiness, pid, uptime, restarts of every service
     helix-init health                 exit 0 when every required service is ready
     helix-init logs [-f] [-n N] SVC   a service's log file
+    helix-init env [--json] SVC       a service's environment: origins shown, secrets masked
     helix-init start|stop|restart SVC control one service (root only)
     helix-init step NAME              a built-in cont-init step (cont-init.d/ runs these)
     helix-init run-dockerd            the dockerd service: clean up, then exec dockerd
@@ -14,6 +15,8 @@
 
 A first argument that is not a known command is the CMD, so images can keep
 `CMD ["bash"]`; use `helix-init -- status` for a CMD that shares a command's name.
+As PID 1, `env` is always the CMD: `docker run IMAGE env` prints the
+environment, as it does without helix-init.
 Expected failures print one line and exit with the code from exitcodes.py;
 only a bug in helix-init itself shows a traceback (exit 70).
 """
@@ -33,7 +36,7 @@ from helix_init.settings import Settings
 
 # Programs the shipped drop-ins run (each a process of its own, never PID 1).
 HELPERS = ("step", "run-dockerd", "dns-relay", "bridge-guard")
-COMMANDS = ("check", "plan", "status", "health", "logs", "start", "stop", "restart")
+COMMANDS = ("check", "plan", "status", "health", "logs", "env", "start", "stop", "restart")
 USAGE = __doc__.split("\n\n")[1] if __doc__ else ""
 
 
@@ -52,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if first in ("--version", "version"):
         print(f"helix-init {__version__}")
         return Exit.OK
-    if first in COMMANDS:
+    if first in COMMANDS and not (first == "env" and os.getpid() == 1):
         return _operator_command(first, args[1:], settings)
     if first in HELPERS:
         return _helper_command(first, args[1:])

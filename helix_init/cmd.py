@@ -62,8 +62,13 @@ def _take_terminal() -> None:
 
 
 def start_cmd(
-    reaper: Reaper, argv: Sequence[str], env: Mapping[str, str], run_as: RunAs | None
+    reaper: Reaper,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    run_as: RunAs | None,
+    umask: int | None = None,
 ) -> Child:
+    """Start the CMD as `run_as` (HOME, USER, LOGNAME set for it) under `umask` (COMPAT UMASK)."""
     env = dict(env)
     kwargs: dict[str, object] = {}
     if run_as is not None:
@@ -78,5 +83,6 @@ def start_cmd(
         new_session=False,
         process_group=0,
         preexec_fn=_take_terminal if tty else None,
+        umask=-1 if umask is None else umask,
         **kwargs,  # type: ignore[arg-type]
     )

@@ -24,7 +24,13 @@ from helix_init.rootfiles import write_private
 ENV_FILE_VAR = "HELIX_INIT_ENV_FILE"
 # Shell bookkeeping that changes in every shell and is nobody's export.
 _SHELL_NOISE = frozenset({"SHLVL", "_", "PWD", "OLDPWD", ENV_FILE_VAR})
+VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # ${VAR} in service files
 _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|PRIVATE|CREDENTIAL|API_KEY", re.IGNORECASE)
+
+
+def expand(text: str, env: Mapping[str, str]) -> str:
+    """${VAR} from `env`; unknown variables become empty, as in a shell."""
+    return VAR_RE.sub(lambda m: env.get(m.group(1), ""), text)
 
 
 def is_secret_name(name: str) -> bool:

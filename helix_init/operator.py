@@ -1,4 +1,4 @@
-"""Operator commands beside a running init: check, plan, status, health, logs, start/stop/restart.
+"""Operator commands beside a running init: check, plan, status, health, logs, env, start/stop.
 
 Runs as a short-lived process (docker exec, a HEALTHCHECK, a Kubernetes probe).
 check and plan read the drop-ins only; status, health and the control verbs
@@ -27,8 +27,10 @@ STOP_TIMEOUT = 600.0  # `stop dockerd` returns only once dockerd has exited
 
 def run(name: str, args: list[str], settings: Settings) -> int:
     parser = argparse.ArgumentParser(prog=f"helix-init {name}")
-    if name == "status":
+    if name in ("status", "env"):
         parser.add_argument("--json", action="store_true", help="machine-readable output")
+    if name == "env":
+        parser.add_argument("service")
     elif name == "logs":
         parser.add_argument("-f", "--follow", action="store_true")
         parser.add_argument("-n", "--lines", type=int, default=50)
@@ -47,6 +49,8 @@ def run(name: str, args: list[str], settings: Settings) -> int:
             return health(settings)
         if name == "logs":
             return logs(settings, opts.service, opts.lines, opts.follow)
+        if name == "env":
+            return environment(settings, opts.service, opts.json)
         return act(settings, name, opts.service)
     except control.NoPermission as exc:
         print(f"helix-init {name}: {exc}; run it as root", file=sys.stderr)
@@ -84,6 +88,8 @@ def plan(settings: Settings) -> int:
     if boot_plan is None:
         return Exit.CONFIG
     print(f"cont-init ({settings.cont_init_dir}):")
+    if settings.step_prelude:
+        print(f"  prelude before each *.sh step: {', '.join(map(str, settings.step_prelude))}")
     for step in boot_plan.cont_init:
         extra = " optional" if step.optional else ""
         timeout = settings.step_timeout if step.timeout is None else step.timeout
@@ -219,6 +225,25 @@ def health(settings: Settings) -> int:
     ]
     print(f"not ready: stage {st['stage']}" + (f"; {', '.join(waiting)}" if waiting else ""))
     return Exit.NOT_READY
+
+
+def environment(settings: Settings, service: str, as_json: bool) -> int:
+    """What `service` gets at its next start: NAME=VALUE, with the origin of every variable
+    that is not the container's own, secrets masked (the init masks them before answering)."""
+    answer = _ask(settings, {"cmd": "env", "service": service}, CONTROL_TIMEOUT)
+    if not answer.get("ok"):
+        print(f"helix-init env: {answer.get('error')}", file=sys.stderr)
+        return Exit.USAGE
+    env = answer["env"]
+    if as_json:
+        print(json.dumps(env, indent=2))
+        return Exit.OK
+    for name, value, origin in env["variables"]:
+        shown = f"{name}={value}"
+        print(f"{shown}  # {origin}" if origin else shown)
+    for name in env["missing"]:
+        print(f"# missing: {name} (the service is not started without it)")
+    return Exit.OK
 
 
 def act(settings: Settings, verb: str, service: str) -> int:

@@ -90,6 +90,7 @@ class Reaper:
         extra_groups: list[int] | None = None,
         preexec_fn: Callable[[], None] | None = None,
         pass_fds: Sequence[int] = (),
+        umask: int = -1,
     ) -> Child:
         reaps_before = self._reaps
         try:
@@ -107,6 +108,7 @@ class Reaper:
                 extra_groups=extra_groups,
                 preexec_fn=preexec_fn,
                 pass_fds=tuple(pass_fds),
+                umask=umask,
                 restore_signals=True,
             )
         except OSError as exc:

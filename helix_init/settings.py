@@ -8,6 +8,7 @@ HELIX_INIT_* name wins.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ class Settings:
     service_log_dir: Path = Path("/var/log/helix-services")
     step_timeout: float = 300.0  # per cont-init step; 0 = none; a step header can override
     finish_timeout: float = 30.0  # budget for the whole cont-finish.d folder
+    step_prelude: tuple[Path, ...] = ()  # COMPAT: sourced before every *.sh step (GOW's utils.sh)
     behaviour_if_step_fails: int = 2  # 0 continue silently, 1 continue with a warning, 2 stop
     cmd_user: str | None = None
     cmd_shell: bool = False  # COMPAT: one string argument runs as `bash -c ARG`
@@ -60,6 +62,7 @@ class Settings:
             service_log_dir=reader.path("HELIX_INIT_SERVICE_LOG_DIR", d.service_log_dir),
             step_timeout=reader.seconds("HELIX_INIT_STEP_TIMEOUT", d.step_timeout),
             finish_timeout=reader.seconds("HELIX_INIT_FINISH_TIMEOUT", d.finish_timeout),
+            step_prelude=reader.paths("HELIX_INIT_STEP_PRELUDE"),
             behaviour_if_step_fails=reader.choice(
                 ("HELIX_INIT_BEHAVIOUR_IF_STEP_FAILS", "S6_BEHAVIOUR_IF_STAGE2_FAILS"),
                 d.behaviour_if_step_fails,
@@ -101,6 +104,21 @@ class _Reader:
             self.problems.append(Problem(name, f"must be an absolute path, got {raw!r}"))
             return default
         return Path(raw)
+
+    def paths(self, name: str) -> tuple[Path, ...]:
+        """A colon-separated list of absolute paths, like PATH; each must be a readable file."""
+        found: list[Path] = []
+        for raw in self.env.get(name, "").split(":"):
+            raw = raw.strip()
+            if not raw:
+                continue
+            if not raw.startswith("/"):
+                self.problems.append(Problem(name, f"must list absolute paths, got {raw!r}"))
+            elif not os.access(raw, os.R_OK) or not os.path.isfile(raw):
+                self.problems.append(Problem(name, f"{raw}: no such readable file"))
+            else:
+                found.append(Path(raw))
+        return tuple(found)
 
     def seconds(self, name: str, default: float) -> float:
         raw = self.env.get(name)

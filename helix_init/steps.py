@@ -6,9 +6,10 @@ to `exit 0` in a sourced script). Each step gets stdin from /dev/null, its own
 session and process group, and a timeout that kills that whole group. Its
 output is logged line by line as `[NAME] text`.
 
-`*.sh` steps run as `bash -c '. STEP'` with an EXIT trap that reports the
-shell's exported variables, so top-level `return`, `exit 0` and reliance on
-earlier exports all behave as under the old sourcing entrypoint.
+`*.sh` steps are sourced by a wrapper shell (shellstep.py) with an EXIT trap
+that reports the shell's exported variables and functions, after the prelude
+(HELIX_INIT_STEP_PRELUDE), so top-level `return`, `exit 0`, a helper library's
+functions and earlier exports all behave as under the old sourcing entrypoint.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from helix_init import shellstep
 from helix_init.contenv import ENV_FILE_VAR, Exports
 from helix_init.dropins import Step
 from helix_init.logsink import Log, follow_pipe
@@ -30,13 +32,7 @@ from helix_init.reaper import Child, Reaper, SpawnError
 
 KILL_AFTER_TERM = 2.0  # seconds between TERM and KILL when a step's time is up
 _LAST_LINES = 10
-# Sources the step in this (child) shell; the EXIT trap runs on `exit` in the
-# script too, reporting the exported environment as the shell ends.
-_SOURCE_WRAPPER = (
-    '__helix_out="$' + ENV_FILE_VAR + '"; unset ' + ENV_FILE_VAR + "; "
-    "trap '__helix_rc=$?; env -0 > \"$__helix_out\"; exit $__helix_rc' EXIT; "
-    '. "$0"'
-)
+_PRELUDE = "prelude"  # the name the prelude's exports are recorded under
 
 
 @dataclass(frozen=True)
@@ -47,6 +43,7 @@ class StepResult:
     last_lines: tuple[str, ...]
     timed_out: bool = False
     error: str | None = None
+    missing: tuple[str, ...] = ()  # commands a *.sh step did not find
 
     @property
     def ok(self) -> bool:
@@ -60,43 +57,98 @@ class StepResult:
         assert self.code is not None
         if self.code < 0:
             return f"killed by signal {signal.Signals(-self.code).name}"
+        if self.missing and not self.ok:
+            return (
+                f"exit code {self.code}; command not found: {', '.join(self.missing)} "
+                "(a function from a helper library? list it in HELIX_INIT_STEP_PRELUDE)"
+            )
         return f"exit code {self.code}"
 
 
 class StepRunner:
     def __init__(
-        self, reaper: Reaper, log: Log, exports: Exports, state_dir: Path, shell: str
+        self,
+        reaper: Reaper,
+        log: Log,
+        exports: Exports,
+        state_dir: Path,
+        shell: str,
+        prelude: Sequence[Path] = (),
     ) -> None:
         self._reaper = reaper
         self._log = log
         self._exports = exports
         self._state_dir = state_dir
         self._shell = shell
+        self._prelude = tuple(prelude)
+        self._functions = state_dir / "functions.sh"  # carried to later *.sh steps
+        self._known_functions: set[str] = set()
         self._current: Child | None = None
+
+    async def source_prelude(self, timeout: float) -> None:
+        """Source the prelude once, before the first step: record what it exports and defines."""
+        if not self._prelude:
+            return
+        env_file = self._state_dir / f"{_PRELUDE}.env"
+        env = self._new_env_file(env_file)
+        argv = shellstep.probe_argv(self._shell, self._prelude)
+        ran = await self._execute(_PRELUDE, argv, env, timeout)
+        self._record_exports(_PRELUDE, env, env_file, full=False)
+        self._known_functions = shellstep.function_names(shellstep.read_functions(env_file))
+        files = ", ".join(map(str, self._prelude))
+        names = sorted(self._known_functions)
+        shown = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+        self._log.info(
+            f"prelude {files} ({ran.describe()}) defines {shown or 'no functions'}; "
+            "sourced before every *.sh step"
+        )
 
     async def run(self, step: Step, timeout: float) -> StepResult:
         """Run one step to its end; timeout 0 = none."""
         env_file = self._state_dir / f"{step.name}.env"
+        env = self._new_env_file(env_file)
+        argv = [str(step.path)]
+        if step.kind == "sh":
+            carried = self._functions if self._functions.exists() else None
+            argv = shellstep.wrapper_argv(self._shell, step.path, carried, self._prelude)
+        self._log.info(f"step {step.name}: starting")
+        ran = await self._execute(step.name, argv, env, timeout)
+        missing = shellstep.read_missing(env_file) if step.kind == "sh" else ()
+        result = StepResult(
+            step, ran.code, ran.seconds, ran.last_lines, ran.timed_out, ran.error, missing
+        )
+        reported = ran.code is not None and not ran.timed_out
+        if reported and self._record_exports(step.name, env, env_file, full=step.kind == "sh"):
+            self._carry_functions(step.name, env_file)
+        self._log.info(f"step {step.name}: {result.describe()} in {ran.seconds:.2f}s")
+        return result
+
+    def _new_env_file(self, env_file: Path) -> dict[str, str]:
+        """The environment for a step that reports into env_file (emptied, with its reports)."""
         env_file.write_bytes(b"")
+        for suffix in (shellstep.FUNCTIONS_SUFFIX, shellstep.MISSING_SUFFIX):
+            Path(str(env_file) + suffix).unlink(missing_ok=True)
         env = self._exports.current()
+        env["HELIX_INIT_PID"] = str(os.getpid())  # for steps only: is the init PID 1?
         env[ENV_FILE_VAR] = str(env_file)
-        argv = [self._shell, "-c", _SOURCE_WRAPPER, str(step.path)]
-        if step.kind == "exec":
-            argv = [str(step.path)]
+        return env
+
+    async def _execute(
+        self, name: str, argv: list[str], env: dict[str, str], timeout: float
+    ) -> _Ran:
         last: deque[str] = deque(maxlen=_LAST_LINES)
 
         def on_line(text: str) -> None:
             last.append(text)
-            self._log.line(step.name, text)
+            self._log.line(name, text)
 
         read_fd, write_fd = os.pipe()
         started = time.monotonic()
-        self._log.info(f"step {step.name}: starting")
         try:
-            child = self._reaper.spawn(argv, name=step.name, env=env, stdout=write_fd)
+            child = self._reaper.spawn(argv, name=name, env=env, stdout=write_fd)
         except SpawnError as exc:
             os.close(read_fd)
-            return StepResult(step, None, 0.0, (), error=str(exc))
+            return _Ran(None, 0.0, (), False, str(exc))
         finally:
             os.close(write_fd)
         output = follow_pipe(read_fd, on_line)
@@ -111,29 +163,36 @@ class StepRunner:
         # Background processes a legacy script left behind may keep the pipe
         # open: give the output a moment to end, then keep reading it.
         await asyncio.wait([output], timeout=0.2)
-        seconds = time.monotonic() - started
-        result = StepResult(step, code, seconds, tuple(last), timed_out)
-        if not timed_out:
-            self._record_exports(step, env, env_file)
         if group_alive(child.pid):
-            self._log.info(f"step {step.name}: left processes running in its group")
-        self._log.info(f"step {step.name}: {result.describe()} in {seconds:.2f}s")
-        return result
+            self._log.info(f"step {name}: left processes running in its group")
+        return _Ran(code, time.monotonic() - started, tuple(last), timed_out, None)
 
-    def _record_exports(self, step: Step, env: dict[str, str], env_file: Path) -> None:
+    def _record_exports(self, name: str, env: dict[str, str], env_file: Path, full: bool) -> bool:
+        """Carry what the step reported; False when it reported nothing."""
         try:
             reported = env_file.read_bytes().decode("utf-8", "surrogateescape")
         except OSError:
-            return
+            return False
         if not reported:
             # A *.sh step that was killed by a signal or replaced itself with
             # `exec` never ran its EXIT trap: no report is not "everything unset".
-            if step.kind == "sh":
-                self._log.info(f"step {step.name}: no environment reported; nothing carried")
-            return
-        changed = self._exports.apply(step.name, env, reported, full=step.kind == "sh")
+            if full:
+                self._log.info(f"step {name}: no environment reported; nothing carried")
+            return False
+        changed = self._exports.apply(name, env, reported, full=full)
         if changed:
-            self._log.info(f"step {step.name} exported {', '.join(sorted(changed))}")
+            self._log.info(f"step {name} exported {', '.join(sorted(changed))}")
+        return True
+
+    def _carry_functions(self, name: str, env_file: Path) -> None:
+        declared = shellstep.read_functions(env_file)
+        names = shellstep.function_names(declared)
+        new = sorted(names - self._known_functions)
+        if new:
+            self._log.info(f"step {name} defined {', '.join(new)} (for later *.sh steps)")
+        if names:
+            self._functions.write_text(declared, errors="surrogateescape")
+        self._known_functions |= names
 
     async def _kill_group(self, child: Child) -> None:
         signal_group(child.pid, signal.SIGTERM)
@@ -145,6 +204,22 @@ class StepRunner:
         """On a requested stop: TERM the running step's group; its timeout logic does the rest."""
         if self._current is not None:
             signal_group(self._current.pid, signal.SIGTERM)
+
+
+@dataclass(frozen=True)
+class _Ran:
+    """How one step process went; StepResult adds what the step is."""
+
+    code: int | None
+    seconds: float
+    last_lines: tuple[str, ...]
+    timed_out: bool
+    error: str | None
+
+    def describe(self) -> str:
+        if self.error:
+            return self.error
+        return "timed out" if self.timed_out else f"exit code {self.code}"
 
 
 async def _wait(child: Child, timeout: float) -> bool:

@@ -207,6 +207,23 @@ class Pid1:
             "HELIX_INIT_STEP_TIMEOUT": "20",  # no test step may hang a test for long
         }
         self._started: list[Running] = []
+        self._wrapper: list[str] = []  # runs between unshare and helix-init, then execs it
+
+    def private_accounts(self) -> None:
+        """Give the init's mount namespace its own /etc and /home, kept across runs of this test.
+
+        /etc is an overlay over the host's (the upper layer under this test's
+        folder), /home a bind of an empty folder: the user step's useradd and
+        usermod change only them, and a second run sees what the first made.
+        """
+        upper, work, home = (self.root / n for n in ("etc-upper", "etc-work", "home"))
+        for folder in (upper, work, home):
+            folder.mkdir(exist_ok=True)
+        script = (
+            f"mount -t overlay hx-etc -o lowerdir=/etc,upperdir={upper},workdir={work} /etc"
+            f' && mount --bind {home} /home && exec "$@"'
+        )
+        self._wrapper = ["sh", "-c", script, "sh"]
 
     def path(self, name: str) -> Path:
         """A path in this test's folder, for markers and files shared with the init."""
@@ -222,11 +239,20 @@ class Pid1:
     def finish_step(self, name: str, text: str | bytes, mode: int = 0o755) -> Path:
         return self.step(name, text, mode, folder="finish")
 
-    def start(self, *cmd: str, env: Mapping[str, str] | None = None, pid1: bool = True) -> Running:
-        """Start helix-init with CMD `cmd`: as PID 1 of a new PID namespace unless pid1=False."""
+    def start(
+        self,
+        *cmd: str,
+        env: Mapping[str, str] | None = None,
+        pid1: bool = True,
+        program: str = str(HELIX_INIT),
+    ) -> Running:
+        """Start helix-init with CMD `cmd`: as PID 1 of a new PID namespace unless pid1=False.
+
+        `program`: what to run instead of the venv's helix-init (the images' /entrypoint.sh)."""
         n = len(self._started)
         out, err = self.root / f"stdout.{n}", self.root / f"stderr.{n}"
-        argv = [str(HELIX_INIT), *cmd]
+        assert pid1 or not self._wrapper, "private mounts need the init's own namespace"
+        argv = [*self._wrapper, program, *cmd]
         if pid1:
             argv = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", *argv]
         with open(out, "ab") as fout, open(err, "ab") as ferr:
@@ -249,9 +275,10 @@ class Pid1:
         env: Mapping[str, str] | None = None,
         pid1: bool = True,
         timeout: float = 30.0,
+        program: str = str(HELIX_INIT),
     ) -> Finished:
         """Run helix-init to its end; never a traceback, whatever the test does."""
-        result = self.start(*cmd, env=env, pid1=pid1).wait(timeout)
+        result = self.start(*cmd, env=env, pid1=pid1, program=program).wait(timeout)
         assert_no_traceback(result)
         return result
 

@@ -1,4 +1,4 @@
-"""The built-in cont-init steps, `helix-init step NAME`: prepare this level to run dockerd.
+"""The built-in cont-init steps, `helix-init step NAME`: the desktop user, then dockerd's needs.
 
 Runs as root in a cont-init step process (never in PID 1), once per boot, in
 the order of the shipped cont-init.d entries. Each step is one function named
@@ -23,10 +23,12 @@ from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
+from helix_init import usersetup
 from helix_init.dind import (
     CommandResult,
     DindError,
     cgroups,
+    check,
     daemonjson,
     dockergroup,
     facts,
@@ -82,6 +84,26 @@ class Level:
 
 def _say(text: str) -> None:
     print(text, flush=True)
+
+
+def set_up_user(level: Level) -> None:
+    """COMPAT: make the desktop user from PUID/PGID/UNAME and hand it the CMD (usersetup.py)."""
+    problems = usersetup.problems(level.env)
+    if problems:
+        raise ConfigError(problems)
+    want = usersetup.wanted(level.env)
+    if want is None:
+        _say("PUID, PGID and UNAME are unset: no desktop user to set up")
+        return
+    users, groups = usersetup.read_accounts()
+    ran = usersetup.user_commands(users, groups, want, usersetup.home_owner)
+    for argv in ran:
+        check(run_command, argv)
+        _say(f"ran: {' '.join(argv)}")
+    if not ran:
+        _say(f"user {want.name} (uid {want.uid}, gid {want.gid}) already in place")
+    for name, value in usersetup.exports(level.env, want).items():
+        level.export(name, value)
 
 
 def preflight(level: Level) -> None:
@@ -149,7 +171,7 @@ def plan_network(level: Level) -> None:
     """
     if not level.docker_wanted():
         return
-    from helix_init.dns.plan import plan_dns
+    from helix_init.dns.plan import dns_override, plan_dns
     from helix_init.dns.resolvconf import parse_resolv_conf
 
     found = level.facts()
@@ -169,10 +191,10 @@ def plan_network(level: Level) -> None:
     for change in netplan.ensure_bridge(plan.bip, plan.mtu):
         _say(f"bridge {netplan.BRIDGE_NAME}: {change}")
     _sysctl("net/ipv4/ip_forward", "1")
-    override_name = "HELIX_DNS" if level.env.get("HELIX_DNS") else "DNS_UPSTREAM"
+    override_name, override = dns_override(level.env)
     dns = plan_dns(
         parse_resolv_conf(resolv_text),
-        level.env.get(override_name),
+        override,
         str(plan.bip.ip),
         override_name=override_name,
     )
@@ -325,6 +347,7 @@ RESOLV_CONF = Path("/etc/resolv.conf")
 
 
 STEPS: dict[str, Callable[[Level], None]] = {
+    "user": set_up_user,
     "preflight": preflight,
     "cgroups": fix_cgroups,
     "network": plan_network,

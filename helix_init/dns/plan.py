@@ -30,6 +30,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Literal, cast
 
@@ -102,6 +103,17 @@ class DnsPlan:
             options=lists["options"],
             reason=data["reason"],
         )
+
+
+OVERRIDE_VARIABLES = ("HELIX_DNS", "DNS_UPSTREAM")  # COMPAT: DNS_UPSTREAM; HELIX_DNS wins
+
+
+def dns_override(env: Mapping[str, str]) -> tuple[str, str | None]:
+    """(variable, value) of the explicit upstream list: HELIX_DNS if set, else DNS_UPSTREAM."""
+    for name in OVERRIDE_VARIABLES:
+        if env.get(name, "").strip():
+            return name, env[name]
+    return OVERRIDE_VARIABLES[0], None
 
 
 def plan_dns(

@@ -161,6 +161,10 @@ class LogMirror:
         if len(secret) >= 4:
             self._secrets.add(secret)
 
+    @property
+    def secrets(self) -> frozenset[str]:
+        return frozenset(self._secrets)
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 

@@ -28,6 +28,7 @@ from helix_init.reaper import Reaper
 from helix_init.rootfiles import write_private
 from helix_init.services.backoff import RestartClock
 from helix_init.services.engine import Engine, EngineError
+from helix_init.services.environ import ServiceEnv, service_env
 from helix_init.services.logtail import LogMirror
 from helix_init.services.notify import Upward
 from helix_init.services.render import EnginePaths, supervisord_conf
@@ -61,7 +62,7 @@ class ServiceManager:
         self._shutting_down = False
         self._told_ready = False
         secret_sources = {s.env for spec in plan.services for s in spec.secrets if s.env}
-        self._hidden = secret_sources | {"NOTIFY_SOCKET"}
+        self._hidden = frozenset(secret_sources | {"NOTIFY_SOCKET"})
         enabled = [s for s in plan.services if s.enabled]
         ctx = ServiceContext(
             reaper=reaper,
@@ -69,7 +70,7 @@ class ServiceManager:
             engine=self.engine,
             paths=self.paths,
             environ=settings.environ,
-            base_env=self._base_env,
+            environment=self.environment,
             ready_event=lambda name: r.ready_event if (r := self.runners.get(name)) else None,
             changed=self._changed,
             gave_up=self._gave_up,
@@ -80,11 +81,22 @@ class ServiceManager:
                 spec, ctx, _run_as(spec), RestartClock(spec.backoff)
             )
 
-    def _base_env(self, inherit: bool | tuple[str, ...]) -> dict[str, str]:
-        env = self.exports.only_carried(inherit)
-        for name in self._hidden:
-            env.pop(name, None)
-        return env
+    def environment(
+        self, spec: ServiceSpec, notify_socket: str | None = None, run_as: RunAs | None = None
+    ) -> ServiceEnv:
+        return service_env(
+            spec, self.exports, self._hidden, self.settings.environ, notify_socket, run_as
+        )
+
+    def describe_environment(self, name: str) -> tuple[bool, Any]:
+        """`helix-init env NAME`: [name, shown value, origin] rows, secrets masked; or why not."""
+        runner = self.runners.get(name)
+        if runner is None:
+            return False, self._no_such(name)
+        made = runner.environment()
+        secrets = self.mirror.secrets
+        rows = [[n, v.shown(n, secrets), v.origin] for n, v in sorted(made.variables.items())]
+        return True, {"variables": rows, "missing": list(made.missing)}
 
     # -- start ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -223,14 +235,20 @@ class ServiceManager:
     async def control(self, action: str, name: str) -> tuple[bool, str]:
         runner = self.runners.get(name)
         if runner is None:
-            close = difflib.get_close_matches(name, list(self.runners), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            return False, f"no enabled service {name!r}{hint}"
+            return False, self._no_such(name)
         if action in ("stop", "restart"):
             await runner.stop(f"{action} requested")
         if action in ("start", "restart"):
             await runner.start()
         return True, f"{name}: {runner.state.value}"
+
+    def _no_such(self, name: str) -> str:
+        spec = next((s for s in self.plan.services if s.name == name), None)
+        if spec is not None:
+            return f"service {name} is disabled ({spec.disabled_reason})"
+        close = difflib.get_close_matches(name, list(self.runners), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"no enabled service {name!r}{hint}"
 
 
 def _run_as(spec: ServiceSpec) -> RunAs | None:

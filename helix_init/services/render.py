@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -23,7 +22,6 @@ from pathlib import Path
 from helix_init.services.spec import ServiceSpec
 
 SVCEXEC = Path(__file__).with_name("svcexec.py")
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
@@ -122,11 +120,6 @@ def supervisord_conf(
             "",
         ]
     return "\n".join(lines)
-
-
-def expand(text: str, env: Mapping[str, str]) -> str:
-    """${VAR} from the service's environment; unknown variables become empty, as in a shell."""
-    return _VAR.sub(lambda m: env.get(m.group(1), ""), text)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, TypeVar
 
+from helix_init import usersetup
+from helix_init.contenv import VAR_RE, expand
 from helix_init.problems import ConfigError, Problem
 from helix_init.services import graph
 from helix_init.services.conditions import Condition, parse_condition
@@ -48,7 +50,6 @@ Restart = Literal["always", "on-failure", "never"]
 T = TypeVar("T")
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # ${VAR}, as render.expand() reads it
 RESTARTS: dict[str, Restart] = {"always": "always", "on-failure": "on-failure", "never": "never"}
 TOP_KEYS = (
     "command", "description", "requires", "wait_for", "ready", "health", "restart",
@@ -268,8 +269,8 @@ def _parse_service(f: Fields, name: str, environ: Mapping[str, str]) -> ServiceS
         essential=f.boolean("essential", d.essential),
         stop_signal=_stop_signal(f),
         stop_timeout=f.number("stop_timeout", d.stop_timeout),
-        user=_account(f, "user"),
-        group=_account(f, "group"),
+        user=_account(f, "user", environ),
+        group=_account(f, "group", environ),
         working_dir=f.absolute_path("working_dir"),
         environment=MappingProxyType(_environment(f)),
         secrets=secrets,
@@ -325,8 +326,12 @@ def _stop_signal(f: Fields) -> str:
     return name
 
 
-def _account(f: Fields, key: Literal["user", "group"]) -> str | None:
-    """A user or group that exists here, by name or number."""
+def _account(f: Fields, key: Literal["user", "group"], environ: Mapping[str, str]) -> str | None:
+    """A user or group that exists here (or that the user step makes), by name or number.
+
+    `${VAR}` is expanded from the environment: `user = "${UNAME}"` follows the
+    desktop user whatever PUID/PGID/UNAME an operator picks (see usersetup.py).
+    """
     raw: object = f.raw(key)
     if isinstance(raw, int) and not isinstance(raw, bool):
         raw = str(raw)
@@ -335,15 +340,21 @@ def _account(f: Fields, key: Literal["user", "group"]) -> str | None:
         return None
     if raw is None:
         return None
-    try:
-        if raw.isascii() and raw.isdigit():
-            _ = pwd.getpwuid(int(raw)) if key == "user" else grp.getgrgid(int(raw))
-        else:
-            _ = pwd.getpwnam(raw) if key == "user" else grp.getgrnam(raw)
-    except (KeyError, OverflowError):
-        f.problem(key, f"unknown {key} {raw!r}")
+    value = expand(raw, environ)
+    if not value:
+        f.problem(key, f"{raw!r} is empty here (its variable is not set)")
         return None
-    return raw
+    if usersetup.will_create(environ, value):
+        return value
+    try:
+        if value.isascii() and value.isdigit():
+            _ = pwd.getpwuid(int(value)) if key == "user" else grp.getgrgid(int(value))
+        else:
+            _ = pwd.getpwnam(value) if key == "user" else grp.getgrnam(value)
+    except (KeyError, OverflowError):
+        f.problem(key, f"unknown {key} {value!r}")
+        return None
+    return value
 
 
 def _environment(f: Fields) -> dict[str, str]:

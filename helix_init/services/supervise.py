@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from helix_init.cmd import RunAs
+from helix_init.contenv import expand
 from helix_init.logsink import Log
 from helix_init.procgroup import group_alive, signal_group
 from helix_init.reaper import Reaper
@@ -27,9 +28,10 @@ from helix_init.rootfiles import write_private
 from helix_init.services import readiness
 from helix_init.services.backoff import RestartClock
 from helix_init.services.engine import Engine, EngineError
+from helix_init.services.environ import ServiceEnv
 from helix_init.services.notify import NotifyListener
 from helix_init.services.probes import Probe, WaitFor
-from helix_init.services.render import EnginePaths, Launch, expand, signal_number
+from helix_init.services.render import EnginePaths, Launch, signal_number
 from helix_init.services.spec import ServiceSpec
 from helix_init.services.state import Event, State, next_state
 
@@ -48,7 +50,7 @@ class ServiceContext:
     engine: Engine
     paths: EnginePaths
     environ: Mapping[str, str]  # the init's own environment (secret sources)
-    base_env: Callable[[bool | tuple[str, ...]], dict[str, str]]
+    environment: Callable[[ServiceSpec, str | None, RunAs | None], ServiceEnv]
     ready_event: Callable[[str], asyncio.Event | None]
     changed: Callable[[], None]
     gave_up: Callable[[str, str], None]
@@ -220,7 +222,7 @@ class ServiceRunner:
         return True
 
     def _wait_check(self, wait: WaitFor) -> readiness.Check:
-        env = self.ctx.base_env(self.spec.inherit_exports)
+        env = self.environment().env
         targets = [expand(t, env) for t in wait.targets]
 
         async def check() -> bool:
@@ -236,33 +238,24 @@ class ServiceRunner:
         return check
 
     # -- start -------------------------------------------------------------------
+    def environment(self) -> ServiceEnv:
+        notify = str(self.notify.path) if self.notify is not None else None
+        return self.ctx.environment(self.spec, notify, self.run_as)
+
     def _write_launch(self) -> str | None:
         """Write this start's launch file; returns a problem when a required input is missing."""
         spec = self.spec
-        env = self.ctx.base_env(spec.inherit_exports)
-        for key, value in spec.environment.items():
-            env[key] = expand(value, env)
-        missing = [name for name in spec.required_env if not env.get(name)]
-        files: dict[str, str] = {}
-        for secret in spec.secrets:
-            if secret.env is not None:
-                value = self.ctx.environ.get(secret.env, "")
-                if value:
-                    env[secret.name] = value
-                    self.ctx.add_secret(value)
-                elif secret.required:
-                    missing.append(secret.env)
-            elif secret.file is not None:
-                if os.path.exists(secret.file):
-                    files[secret.name] = secret.file
-                    with contextlib.suppress(OSError), open(secret.file) as f:
-                        self.ctx.add_secret(f.read().strip())
-                elif secret.required:
-                    missing.append(f"{secret.name} (file {secret.file})")
-        if missing:
-            return f"missing required variable(s): {', '.join(missing)}"
-        if self.notify is not None:
-            env["NOTIFY_SOCKET"] = str(self.notify.path)
+        made = self.environment()
+        if made.missing:
+            return f"missing required variable(s): {', '.join(made.missing)}"
+        for name, var in made.variables.items():
+            if var.secret and var.value and name not in made.secret_files:
+                self.ctx.add_secret(var.value)
+        for path in made.secret_files.values():
+            with contextlib.suppress(OSError), open(path) as f:
+                self.ctx.add_secret(f.read().strip())
+        env = made.env
+        files = made.secret_files
         run_as = self.run_as
         launch = Launch(
             name=spec.name,
@@ -358,7 +351,7 @@ class ServiceRunner:
                 return "forced", f"unhealthy ({failures} failed health checks)"
 
     def _probe_check(self, probe: Probe, timeout: float) -> readiness.Check:
-        env = self.ctx.base_env(self.spec.inherit_exports)
+        env = self.environment().env
         target = probe.target
         kind = probe.kind
         if kind == "notify":

@@ -35,8 +35,10 @@ def encode_name(name: str) -> bytes:
 
 def build_query(name: str, qtype: int = A, qid: int = 0x1234, rd: bool = True) -> bytes:
     flags = 0x0100 if rd else 0
-    return struct.pack("!HHHHHH", qid, flags, 1, 0, 0, 0) + encode_name(name) + struct.pack(
-        "!HH", qtype, 1
+    return (
+        struct.pack("!HHHHHH", qid, flags, 1, 0, 0, 0)
+        + encode_name(name)
+        + struct.pack("!HH", qtype, 1)
     )
 
 
@@ -114,8 +116,7 @@ def answer(
     rrs = [] if records is None or qtype != A else list(records)
     out_flags = 0x8000 | 0x0400 | (flags & 0x0100) | 0x0080 | rcode  # QR AA RD RA
     body = b"".join(
-        struct.pack("!HHHIH", 0xC00C, A, 1, ttl, 4) + ipaddress.IPv4Address(ip).packed
-        for ip in rrs
+        struct.pack("!HHHIH", 0xC00C, A, 1, ttl, 4) + ipaddress.IPv4Address(ip).packed for ip in rrs
     )
     reply = struct.pack("!HHHHHH", qid, out_flags, 1, len(rrs), 0, 0) + question + body
     if udp_limit is not None and len(reply) > udp_limit:

@@ -162,13 +162,15 @@ def test_desktop_bridge_waits_for_the_session_socket_without_blocking_the_sessio
     # Outside tmp_path, whose parents are root-only: the bridge runs as nobody.
     runtime = Path(tempfile.mkdtemp(prefix="helix-xdg-"))
     os.chmod(runtime, 0o777)
-    # The shipped file, with what differs on this machine: no `retro` user and
-    # the stand-in's path instead of /usr/local/bin/desktop-bridge.
+    # The shipped file, with what differs on this machine: the stand-in's path
+    # instead of /usr/local/bin/desktop-bridge. Its `user = "${UNAME}"` runs it
+    # as `nobody` here (no `retro` on this machine).
     install_shipped(pid1, "desktop-bridge.toml", edits={
-        'user = "retro"': 'user = "nobody"',
         "/usr/local/bin/desktop-bridge": str(STANDINS / "desktop-bridge"),
     })  # fmt: skip
-    pid1.env.update(PATH=f"{STANDINS}:{pid1.env['PATH']}", XDG_RUNTIME_DIR=str(runtime))
+    pid1.env.update(
+        PATH=f"{STANDINS}:{pid1.env['PATH']}", XDG_RUNTIME_DIR=str(runtime), UNAME="nobody"
+    )
     marker = pid1.path("session-started")
     # The CMD is the desktop session: it starts before the bridge is ready
     # (before_cmd = false), then its compositor creates the Wayland socket.
@@ -194,3 +196,22 @@ def test_desktop_bridge_waits_for_the_session_socket_without_blocking_the_sessio
         shutil.rmtree(runtime, ignore_errors=True)
     assert result.code == 0, result.describe()
     assert "desktop-bridge: streaming" in result.stdout
+
+
+def test_helix_disable_desktop_leaves_the_bridge_off_and_says_why(pid1: Pid1) -> None:
+    install_shipped(pid1, "desktop-bridge.toml", edits={
+        "/usr/local/bin/desktop-bridge": str(STANDINS / "desktop-bridge"),
+    })  # fmt: skip
+    pid1.env.update(UNAME="nobody", HELIX_DISABLE_DESKTOP="1")
+    running = pid1.start("sleep", "120")
+    try:
+        running.wait_for_file(pid1.run_dir / "ready", 20)
+        services = status(pid1)["services"]
+        assert isinstance(services, dict)
+        assert services["services"] == []
+        assert [d["name"] for d in services["disabled"]] == ["desktop-bridge"]
+        assert "HELIX_DISABLE_DESKTOP" in services["disabled"][0]["reason"]
+    finally:
+        running.signal(signal.SIGTERM)
+        result = running.wait(30)
+    assert result.code == 0, result.describe()

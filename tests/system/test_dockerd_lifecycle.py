@@ -131,11 +131,16 @@ def test_stop_file_holds_dockerd_stopped_until_removed(level1: Any, nestlib: Any
         assert entry["state"] == "stopped" and pids == [], (entry, pids)
         time.sleep(0.5)
     assert sandbox.docker("version", check=False).returncode != 0  # the engine is down
+    # COMPAT: today's probes run `docker info`; it fails while dockerd is held.
+    assert sandbox.exec(["docker", "info"], check=False).returncode != 0
 
+    # As documented: remove the file and start it (already under way: a no-op).
     sandbox.exec(["rm", STOP_FILE])
+    sandbox.exec(["helix-init", "start", "dockerd"])
     again = wait_dockerd(sandbox, "ready", 60)
     assert again["pid"] != before["pid"]
     sandbox.docker("version")
+    assert sandbox.exec(["docker", "info"]).returncode == 0
     logs = host.docker("logs", sandbox.name)
     text = logs.stdout + logs.stderr
     assert f"service dockerd: ready -> stopping ({STOP_FILE} exists)" in text

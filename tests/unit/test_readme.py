@@ -26,3 +26,19 @@ def test_every_exit_code_is_in_the_readme() -> None:
     text = README.read_text()
     for code in Exit:
         assert re.search(rf"^\| {code.value} \|", text, re.M), code
+
+
+def test_the_migration_guides_services_file_is_a_valid_drop_in(tmp_path: Path) -> None:
+    from helix_init.services.spec import load_services
+
+    text = README.read_text()
+    guide = text[text.index("### A restart loop becomes a services.d file") :]
+    toml = guide[guide.index("```toml\n") + 8 : guide.index("```\n", guide.index("```toml"))]
+    (tmp_path / "settings-sync.toml").write_text(toml)
+
+    plan = load_services(tmp_path, {"UNAME": "retro", "PUID": "1000"})
+
+    (spec,) = plan.services
+    assert spec.user == "retro"
+    assert spec.required_env == ("HELIX_API_URL", "HELIX_SESSION_ID")
+    assert [s.name for s in spec.secrets] == ["USER_API_TOKEN"]

@@ -171,8 +171,15 @@ class Upstream:
 
     def start(self) -> None:
         self.proc = self.netns.popen(
-            [sys.executable, str(REPO / "tests/helpers/fakedns.py"),
-             "--listen", UPSTREAM_TEXT, "--zone", json.dumps(ZONE), "--truncate"],
+            [
+                sys.executable,
+                str(REPO / "tests/helpers/fakedns.py"),
+                "--listen",
+                UPSTREAM_TEXT,
+                "--zone",
+                json.dumps(ZONE),
+                "--truncate",
+            ],
             stdout=subprocess.PIPE,
         )
         assert self.proc.stdout is not None
@@ -198,10 +205,19 @@ class Relay:
         self.listen = listen
         with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
             self.proc = netns.popen(
-                [sys.executable, "-m", "helix_init.dns.relay", "--listen", listen,
-                 *(f"--upstream={u}" for u in upstreams or [UPSTREAM_TEXT]),
-                 "--stats", str(self.stats), *extra],
-                stdout=out, stderr=err,
+                [
+                    sys.executable,
+                    "-m",
+                    "helix_init.dns.relay",
+                    "--listen",
+                    listen,
+                    *(f"--upstream={u}" for u in upstreams or [UPSTREAM_TEXT]),
+                    "--stats",
+                    str(self.stats),
+                    *extra,
+                ],
+                stdout=out,
+                stderr=err,
             )
 
     def stop(self) -> int:
@@ -368,8 +384,9 @@ def test_freebind_binds_before_the_address_exists(
 ) -> None:
     late = Relay(netns, tmp_path, LATE, "--freebind")
     try:
-        wait_until(lambda: late.stdout.read_bytes() != b"" or late.proc.poll() is not None,
-                   "started")
+        wait_until(
+            lambda: late.stdout.read_bytes() != b"" or late.proc.poll() is not None, "started"
+        )
         assert late.proc.poll() is None, late.stderr.read_text()
         netns.ip("addr", "add", f"{LATE}/32", "dev", "dns0")
         wait_until(lambda: answered(netns, (LATE, 53)), "answering on the new address")
@@ -412,7 +429,10 @@ def test_a_hung_upstream_times_out_and_the_next_one_answers(
         netns, tmp_path / "a", f"{RELAY}:5353", "--timeout=0.5", upstreams=("127.0.0.1:5301",)
     )
     both = Relay(
-        netns, tmp_path / "b", f"{RELAY}:5354", "--timeout=1",
+        netns,
+        tmp_path / "b",
+        f"{RELAY}:5354",
+        "--timeout=1",
         upstreams=("127.0.0.1:5301", UPSTREAM_TEXT),
     )
     try:
@@ -453,7 +473,11 @@ def test_queries_beyond_the_in_flight_cap_are_dropped(
 ) -> None:
     hung = netns.call(hung_upstream, 5302)
     capped = Relay(
-        netns, tmp_path, f"{RELAY}:5355", "--timeout=1", "--max-inflight=2",
+        netns,
+        tmp_path,
+        f"{RELAY}:5355",
+        "--timeout=1",
+        "--max-inflight=2",
         upstreams=("127.0.0.1:5302",),
     )
     try:

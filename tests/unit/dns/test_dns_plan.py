@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from helix_init.dns.plan import DnsPlan, format_endpoint, parse_endpoint, plan_dns
+from helix_init.dns.plan import DnsPlan, dns_override, format_endpoint, parse_endpoint, plan_dns
 from helix_init.dns.resolvconf import ResolvConf, parse_resolv_conf
 from helix_init.problems import ConfigError
 
@@ -18,31 +18,54 @@ def plan(text: str, override: str | None = None) -> DnsPlan:
 
 # resolv.conf text, override -> mode, upstreams, dns
 CASES = [
-    ("nameserver 10.0.0.1\nnameserver 10.0.0.2", None,
-     "passthrough", ("10.0.0.1", "10.0.0.2"), ("10.0.0.1", "10.0.0.2")),
+    (
+        "nameserver 10.0.0.1\nnameserver 10.0.0.2",
+        None,
+        "passthrough",
+        ("10.0.0.1", "10.0.0.2"),
+        ("10.0.0.1", "10.0.0.2"),
+    ),
     ("nameserver 127.0.0.11", None, "relay", ("127.0.0.11",), (RELAY,)),
     ("nameserver 127.0.0.53", None, "relay", ("127.0.0.53",), (RELAY,)),
     ("nameserver 127.1.2.3", None, "relay", ("127.1.2.3",), (RELAY,)),
     ("nameserver ::1", None, "relay", ("::1",), (RELAY,)),
     ("nameserver 0.0.0.0", None, "relay", ("0.0.0.0",), (RELAY,)),
     # one loopback server is enough: the relay forwards to all of them, in order
-    ("nameserver 10.0.0.1\nnameserver 127.0.0.53", None,
-     "relay", ("10.0.0.1", "127.0.0.53"), (RELAY,)),
+    (
+        "nameserver 10.0.0.1\nnameserver 127.0.0.53",
+        None,
+        "relay",
+        ("10.0.0.1", "127.0.0.53"),
+        (RELAY,),
+    ),
     ("nameserver fe80::1%eth0", None, "relay", ("fe80::1%eth0",), (RELAY,)),
     # IPv6 only: dockerd would drop them on an IPv4 bridge and use 8.8.8.8
     ("nameserver 2001:db8::53", None, "relay", ("2001:db8::53",), (RELAY,)),
-    ("nameserver 10.0.0.1\nnameserver 2001:db8::53", None,
-     "passthrough", ("10.0.0.1", "2001:db8::53"), ("10.0.0.1", "2001:db8::53")),
-    ("nameserver 10.0.0.1\nnameserver 10.0.0.1", None,
-     "passthrough", ("10.0.0.1",), ("10.0.0.1",)),
+    (
+        "nameserver 10.0.0.1\nnameserver 2001:db8::53",
+        None,
+        "passthrough",
+        ("10.0.0.1", "2001:db8::53"),
+        ("10.0.0.1", "2001:db8::53"),
+    ),
+    ("nameserver 10.0.0.1\nnameserver 10.0.0.1", None, "passthrough", ("10.0.0.1",), ("10.0.0.1",)),
     ("", None, "relay", ("127.0.0.1",), (RELAY,)),  # glibc's default
     # the override replaces the nameservers, whatever resolv.conf says
-    ("nameserver 127.0.0.11", "10.1.1.1, 10.1.1.2",
-     "passthrough", ("10.1.1.1", "10.1.1.2"), ("10.1.1.1", "10.1.1.2")),
-    ("nameserver 10.0.0.1", "10.1.1.1 10.1.1.2",
-     "passthrough", ("10.1.1.1", "10.1.1.2"), ("10.1.1.1", "10.1.1.2")),
-    ("nameserver 10.0.0.1", "127.0.0.1:5353",
-     "relay", ("127.0.0.1:5353",), (RELAY,)),
+    (
+        "nameserver 127.0.0.11",
+        "10.1.1.1, 10.1.1.2",
+        "passthrough",
+        ("10.1.1.1", "10.1.1.2"),
+        ("10.1.1.1", "10.1.1.2"),
+    ),
+    (
+        "nameserver 10.0.0.1",
+        "10.1.1.1 10.1.1.2",
+        "passthrough",
+        ("10.1.1.1", "10.1.1.2"),
+        ("10.1.1.1", "10.1.1.2"),
+    ),
+    ("nameserver 10.0.0.1", "127.0.0.1:5353", "relay", ("127.0.0.1:5353",), (RELAY,)),
     ("nameserver 10.0.0.1", "10.1.1.1:5353", "relay", ("10.1.1.1:5353",), (RELAY,)),
     ("nameserver 10.0.0.1", "[2001:db8::1]:5353", "relay", ("[2001:db8::1]:5353",), (RELAY,)),
     ("nameserver 10.0.0.1", "  ", "passthrough", ("10.0.0.1",), ("10.0.0.1",)),
@@ -102,8 +125,9 @@ def test_reason_says_why_and_what_docker_forwards_to() -> None:
 
 def test_override_name_appears_in_problems() -> None:
     with pytest.raises(ConfigError) as caught:
-        plan_dns(ResolvConf(), "10.0.0.1, dns.example, 10.0.0.1:0", RELAY,
-                 override_name="DNS_UPSTREAM")
+        plan_dns(
+            ResolvConf(), "10.0.0.1, dns.example, 10.0.0.1:0", RELAY, override_name="DNS_UPSTREAM"
+        )
     assert [str(p) for p in caught.value.problems] == [
         "DNS_UPSTREAM: not an IP address: 'dns.example'",
         "DNS_UPSTREAM: port out of range: '10.0.0.1:0'",
@@ -144,13 +168,29 @@ def test_json_round_trip(text: str) -> None:
         ("[]", "dns.json: not a JSON object"),
         ('{"mode": "x"}', "dns.json: mode must be passthrough or relay: 'x'"),
         (
-            json.dumps({"mode": "relay", "upstreams": ["127.0.0.1"], "dns": [], "search": [],
-                        "options": [], "reason": ""}),
+            json.dumps(
+                {
+                    "mode": "relay",
+                    "upstreams": ["127.0.0.1"],
+                    "dns": [],
+                    "search": [],
+                    "options": [],
+                    "reason": "",
+                }
+            ),
             "dns.json: relay mode needs exactly one dns address",
         ),
         (
-            json.dumps({"mode": "relay", "upstreams": "127.0.0.1", "dns": ["10.0.0.1"],
-                        "search": [], "options": [], "reason": ""}),
+            json.dumps(
+                {
+                    "mode": "relay",
+                    "upstreams": "127.0.0.1",
+                    "dns": ["10.0.0.1"],
+                    "search": [],
+                    "options": [],
+                    "reason": "",
+                }
+            ),
             "dns.json: upstreams must be a list of strings",
         ),
     ],
@@ -188,3 +228,18 @@ def test_relay_address_may_be_ipv6_global() -> None:
     result = plan_dns(ResolvConf(nameservers=("127.0.0.53",)), None, "fd00::1")
     assert result.dns == ("fd00::1",)
     assert ipaddress.ip_address(result.dns[0]).version == 6
+
+
+@pytest.mark.parametrize(
+    ("env", "chosen"),
+    [
+        ({"HELIX_DNS": "10.0.0.1", "DNS_UPSTREAM": "10.0.0.2"}, ("HELIX_DNS", "10.0.0.1")),
+        ({"HELIX_DNS": " ", "DNS_UPSTREAM": "10.0.0.2"}, ("DNS_UPSTREAM", "10.0.0.2")),
+        ({"DNS_UPSTREAM": "10.0.0.2"}, ("DNS_UPSTREAM", "10.0.0.2")),
+        ({}, ("HELIX_DNS", None)),
+    ],
+)
+def test_helix_dns_wins_over_dns_upstream(
+    env: dict[str, str], chosen: tuple[str, str | None]
+) -> None:
+    assert dns_override(env) == chosen

@@ -109,8 +109,15 @@ def test_crlf_line_endings() -> None:
 
 @pytest.mark.parametrize(
     ("text", "ok"),
-    [("10.0.0.1", True), ("::1", True), ("fe80::1%eth0", True), ("10.0.0.256", False),
-     ("", False), ("localhost", False), ("1.2.3.4%eth0", False)],
+    [
+        ("10.0.0.1", True),
+        ("::1", True),
+        ("fe80::1%eth0", True),
+        ("10.0.0.256", False),
+        ("", False),
+        ("localhost", False),
+        ("1.2.3.4%eth0", False),
+    ],
 )
 def test_is_address(text: str, ok: bool) -> None:
     assert is_address(text) is ok

@@ -1,0 +1,164 @@
+"""The desktop user from PUID/PGID/UNAME/UMASK: planned as commands, applied by the `user` step.
+
+COMPAT: today's images create or adjust the user named UNAME with uid PUID
+and a primary group PGID at every start (defaults 1000/1000/retro), so files
+on a bind mount belong to the operator's own uid, and run the session as that
+user. Here that is one built-in step (`helix-init step user`,
+cont-init.d/05-helix-user), active when any of PUID, PGID or UNAME is set;
+otherwise it does nothing and the CMD runs as root (the sandbox image).
+
+What it does, idempotently (/etc/passwd and /etc/group are read first, so a
+second start issues no command):
+- group UNAME gets gid PGID (`groupmod -o`), or is created; if another group
+  already has PGID, that group is used as the primary group as it is;
+- user UNAME gets uid PUID and primary group PGID (`usermod -o`, which also
+  moves the ownership of the home folder's files), or is created with a home
+  under /home (`useradd -o -m`: a uid shared with an image user is allowed);
+- the home folder itself is chowned to PUID:PGID when it is not (not recursive).
+Then, each only when not already set in the container, it exports
+HELIX_INIT_CMD_USER=UNAME (the CMD runs as that user), HELIX_DESKTOP_USER=UNAME
+(the docker-group step adds it to `docker`) and XDG_RUNTIME_DIR=/run/user/PUID.
+UMASK (octal) applies to the CMD.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from helix_init.problems import Problem
+
+DEFAULT_NAME = "retro"
+DEFAULT_ID = 1000
+_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,30}$")
+_UMASK = re.compile(r"^0?[0-7]{3}$")
+VARIABLES = ("PUID", "PGID", "UNAME")
+
+
+@dataclass(frozen=True)
+class DesktopUser:
+    name: str
+    uid: int
+    gid: int
+
+    @property
+    def home(self) -> str:
+        return f"/home/{self.name}"
+
+
+@dataclass(frozen=True)
+class Account:
+    """One /etc/passwd or /etc/group entry: name, id, and the user's primary gid and home."""
+
+    name: str
+    id: int
+    gid: int = -1
+    home: str = ""
+
+
+def problems(env: Mapping[str, str]) -> list[Problem]:
+    """Bad PUID/PGID/UNAME/UMASK values, each naming its variable (checked before boot)."""
+    found: list[Problem] = []
+    for var in ("PUID", "PGID"):
+        raw = env.get(var, "").strip()
+        if raw and not (raw.isdigit() and 0 < int(raw) < 2**32 - 1):
+            found.append(Problem(var, f"must be a number from 1 to 4294967294, got {raw!r}"))
+    name = env.get("UNAME", "").strip()
+    if name and (not _NAME.match(name) or name == "root"):
+        found.append(
+            Problem("UNAME", f"must be a user name (a-z, 0-9, _ and -; not root), got {name!r}")
+        )
+    umask = env.get("UMASK", "").strip()
+    if umask and not _UMASK.match(umask):
+        found.append(Problem("UMASK", f"must be an octal mask like 022, got {umask!r}"))
+    return found
+
+
+def wanted(env: Mapping[str, str]) -> DesktopUser | None:
+    """The user the step makes; None when PUID, PGID and UNAME are all unset (see problems)."""
+    if not any(env.get(var, "").strip() for var in VARIABLES):
+        return None
+    uid = int(env.get("PUID", "").strip() or DEFAULT_ID)
+    gid = int(env.get("PGID", "").strip() or DEFAULT_ID)
+    return DesktopUser(env.get("UNAME", "").strip() or DEFAULT_NAME, uid, gid)
+
+
+def umask(env: Mapping[str, str]) -> int | None:
+    raw = env.get("UMASK", "").strip()
+    return int(raw, 8) if raw else None
+
+
+def will_create(env: Mapping[str, str], account: str) -> bool:
+    """True if the user step will make `account` (a user or group name, or uid) exist."""
+    user = wanted(env)
+    if user is None:
+        return False
+    return account in (user.name, str(user.uid), str(user.gid))
+
+
+def parse_accounts(text: str, kind: str) -> dict[str, Account]:
+    """/etc/passwd (kind "passwd") or /etc/group (kind "group") text -> name -> Account."""
+    found: dict[str, Account] = {}
+    for line in text.splitlines():
+        fields = line.split(":")
+        if kind == "passwd" and len(fields) == 7 and fields[2].isdigit() and fields[3].isdigit():
+            found[fields[0]] = Account(fields[0], int(fields[2]), int(fields[3]), fields[5])
+        elif kind == "group" and len(fields) == 4 and fields[2].isdigit():
+            found[fields[0]] = Account(fields[0], int(fields[2]))
+    return found
+
+
+def user_commands(
+    users: Mapping[str, Account],
+    groups: Mapping[str, Account],
+    want: DesktopUser,
+    home_owner: Callable[[str], tuple[int, int] | None],
+) -> list[list[str]]:
+    """The commands still needed to make `want` true; empty when it already is."""
+    commands: list[list[str]] = []
+    group = groups.get(want.name)
+    if group is not None and group.id != want.gid:
+        commands.append(["groupmod", "-o", "-g", str(want.gid), want.name])
+    elif group is None and not any(g.id == want.gid for g in groups.values()):
+        commands.append(["groupadd", "-g", str(want.gid), want.name])
+    user = users.get(want.name)
+    home = user.home if user is not None and user.home else want.home
+    if user is None:
+        ids = ["-u", str(want.uid), "-g", str(want.gid)]
+        commands.append(["useradd", "-o", "-m", "-d", home, "-s", "/bin/bash", *ids, want.name])
+    elif (user.id, user.gid) != (want.uid, want.gid):
+        commands.append(["usermod", "-o", "-u", str(want.uid), "-g", str(want.gid), want.name])
+    owner = home_owner(home)
+    if owner is None and user is not None:  # (useradd -m makes a new user's home)
+        commands.append(["install", "-d", "-o", str(want.uid), "-g", str(want.gid), home])
+    elif owner is not None and owner != (want.uid, want.gid):
+        commands.append(["chown", f"{want.uid}:{want.gid}", home])
+    return commands
+
+
+def exports(env: Mapping[str, str], want: DesktopUser) -> dict[str, str]:
+    """The variables the step hands on; never one the container already sets."""
+    values = {
+        "HELIX_INIT_CMD_USER": want.name,
+        "HELIX_DESKTOP_USER": want.name,
+        "XDG_RUNTIME_DIR": f"/run/user/{want.uid}",
+    }
+    return {k: v for k, v in values.items() if not env.get(k)}
+
+
+def home_owner(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_uid, st.st_gid
+
+
+def read_accounts(etc: Path = Path("/etc")) -> tuple[dict[str, Account], dict[str, Account]]:
+    return (
+        parse_accounts((etc / "passwd").read_text(), "passwd"),
+        parse_accounts((etc / "group").read_text(), "group"),
+    )
