@@ -260,7 +260,15 @@ class Boot:
             return
         # enabled_if is decided now, after cont-init: steps create the files and
         # export the variables that switch services on (daemon.json -> dockerd).
-        services = load_services(self.settings.services_dir, self.exports.current())
+        try:  # accounts must exist now: the user step may have been removed or failed
+            services = load_services(
+                self.settings.services_dir, self.exports.current(), after_cont_init=True
+            )
+        except ConfigError as exc:
+            for problem in exc.problems:
+                self.log.error(str(problem))
+            self.finish(Exit.CONFIG, "services cannot start as configured; nothing was started")
+            return
         from helix_init.services.manager import ServiceManager
 
         self.services = ServiceManager(services, self.settings, self.reaper, self.log, self.exports)
@@ -318,8 +326,8 @@ class Boot:
                 self.cmd = cmdmod.start_cmd(
                     self.reaper, plan.cmd, env, run_as, usersetup.umask(env)
                 )
-            except (SpawnError, KeyError) as exc:
-                self.log.error(f"CMD: {exc}")
+            except (SpawnError, KeyError, ValueError) as exc:  # ValueError: a bad UMASK
+                self.log.error(f"CMD: {exc.args[0] if exc.args else exc}")
                 self.finish(127)
                 return
             self.log.info(f"CMD started: {plan.cmd[0]} (pid {self.cmd.pid})")

@@ -15,8 +15,9 @@
 
 A first argument that is not a known command is the CMD, so images can keep
 `CMD ["bash"]`; use `helix-init -- status` for a CMD that shares a command's name.
-As PID 1, `env` is always the CMD: `docker run IMAGE env` prints the
-environment, as it does without helix-init.
+`env` is the operator command only beside a running init (not as PID 1) and
+only as `env [--json] SERVICE`; otherwise it is the CMD, so `docker run IMAGE
+env` and `env FOO=1 prog` behave as they do without helix-init.
 Expected failures print one line and exit with the code from exitcodes.py;
 only a bug in helix-init itself shows a traceback (exit 70).
 """
@@ -55,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if first in ("--version", "version"):
         print(f"helix-init {__version__}")
         return Exit.OK
-    if first in COMMANDS and not (first == "env" and os.getpid() == 1):
+    if first in COMMANDS and (first != "env" or _asks_for_a_services_env(args[1:])):
         return _operator_command(first, args[1:], settings)
     if first in HELPERS:
         return _helper_command(first, args[1:])
@@ -99,6 +100,15 @@ def _helper_command(name: str, args: list[str]) -> int:
     from helix_init.dns import service
 
     return service.relay(os.environ)
+
+
+def _asks_for_a_services_env(args: list[str]) -> bool:
+    if os.getpid() == 1:
+        return False
+    names = [a for a in args if a != "--json"]
+    return args[:1] in (["-h"], ["--help"]) or (
+        len(names) == 1 and "=" not in names[0] and not names[0].startswith("-")
+    )
 
 
 def _operator_command(name: str, args: list[str], settings: Settings) -> int:

@@ -30,28 +30,69 @@ FUNCTIONS_SUFFIX = ".functions"  # `declare -f` when the shell ends
 MISSING_SUFFIX = ".missing"  # one name per line: commands that were not found
 
 # $0 = the step; $1 = the carried functions file ("" for none); $2... = prelude files.
-# The EXIT trap also runs on `exit` in the script, reporting as the shell ends.
+# The report is written when the sourced step returns, and by the EXIT trap when
+# it calls `exit` (a step that replaces the EXIT trap with its own is still
+# reported if it ends without `exit`). `command`/`builtin` and `>|` keep it
+# working whatever functions or `set -C` a step left behind.
+_REPORT = r"""
+__helix_report() {
+    [ -n "${__helix_reported-}" ] && return 0
+    __helix_reported=1
+    command env -0 >| "$__helix_out"
+    builtin declare -f >| "$__helix_out@FUNCTIONS@"
+}
+"""
 WRAPPER = (
-    '__helix_out="$' + ENV_FILE_VAR + '"; unset ' + ENV_FILE_VAR + "; "
-    "command_not_found_handle() { "
-    'printf "%s\\n" "$1" >> "$__helix_out' + MISSING_SUFFIX + '"; '
-    'printf "%s: line %s: %s: command not found\\n" '
-    '"${BASH_SOURCE[1]:-$0}" "${BASH_LINENO[0]}" "$1" >&2; return 127; }; '
-    'trap \'__helix_rc=$?; env -0 > "$__helix_out"; '
-    'declare -f > "$__helix_out' + FUNCTIONS_SUFFIX + "\"; exit $__helix_rc' EXIT; "
-    '__helix_fn="$1"; shift; '
-    'for __helix_f in "$@"; do . "$__helix_f"; done; unset __helix_f; '
-    'if [ -n "$__helix_fn" ]; then . "$__helix_fn"; fi; unset __helix_fn; '
-    "set --; "
-    '. "$0"'
+    r"""
+__helix_out="$@ENV_FILE@"; unset @ENV_FILE@
+command_not_found_handle() {
+    printf '%s\n' "$1" >> "$__helix_out@MISSING@"
+    printf '%s: line %s: %s: command not found\n' \
+        "${BASH_SOURCE[1]:-$0}" "${BASH_LINENO[0]}" "$1" >&2
+    return 127
+}
+"""
+    + _REPORT
+    + r"""
+trap '__helix_rc=$?
+if [ -z "${__helix_in_step-}" ]; then
+    echo "helix-init: a prelude file ended the shell before the step ran" >&2
+    __helix_rc=125
+fi
+__helix_report; builtin exit $__helix_rc' EXIT
+__helix_fn="$1"; shift
+for __helix_f in "$@"; do . "$__helix_f"; done; unset __helix_f
+if [ -n "$__helix_fn" ]; then
+    # Functions written under extglob parse and match only with it on; it stays
+    # on (patterns like +(...) are a syntax error without it, so nothing else changes).
+    shopt -s extglob
+    . "$__helix_fn"
+fi
+unset __helix_fn
+set --
+__helix_in_step=1
+. "$0"
+__helix_rc=$?
+__helix_report
+builtin exit $__helix_rc
+"""
 )
 # Sourced once before the first step: what the prelude itself exports and defines.
 PRELUDE_PROBE = (
-    '__helix_out="$' + ENV_FILE_VAR + '"; unset ' + ENV_FILE_VAR + "; "
-    'for __helix_f in "$@"; do . "$__helix_f"; done; unset __helix_f; '
-    'env -0 > "$__helix_out"; declare -f > "$__helix_out' + FUNCTIONS_SUFFIX + '"'
+    r"""
+__helix_out="$@ENV_FILE@"; unset @ENV_FILE@
+for __helix_f in "$@"; do . "$__helix_f"; done; unset __helix_f
+"""
+    + _REPORT
+    + "__helix_report\n"
 )
-_OWN_FUNCTIONS = frozenset({"command_not_found_handle"})
+WRAPPER, PRELUDE_PROBE = (
+    text.replace("@ENV_FILE@", ENV_FILE_VAR)
+    .replace("@FUNCTIONS@", FUNCTIONS_SUFFIX)
+    .replace("@MISSING@", MISSING_SUFFIX)
+    for text in (WRAPPER, PRELUDE_PROBE)
+)
+_OWN_FUNCTIONS = frozenset({"command_not_found_handle", "__helix_report"})
 _FUNCTION_HEADER = re.compile(r"^([^\s()]+) \(\) $", re.MULTILINE)
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helix_init import shellstep
-from helix_init.contenv import ENV_FILE_VAR, Exports
+from helix_init.contenv import ENV_FILE_VAR, Exports, parse_env_file
 from helix_init.dropins import Step
 from helix_init.logsink import Log, follow_pipe
 from helix_init.procgroup import group_alive, signal_group
@@ -93,7 +93,9 @@ class StepRunner:
         env = self._new_env_file(env_file)
         argv = shellstep.probe_argv(self._shell, self._prelude)
         ran = await self._execute(_PRELUDE, argv, env, timeout)
-        self._record_exports(_PRELUDE, env, env_file, full=False)
+        if not self._record_exports(_PRELUDE, env, env_file, full=False) or ran.code != 0:
+            # It ended the shell (`exit`) or failed: every *.sh step will say so too.
+            self._log.warn(f"prelude: sourcing it did not end cleanly ({ran.describe()})")
         self._known_functions = shellstep.function_names(shellstep.read_functions(env_file))
         files = ", ".join(map(str, self._prelude))
         names = sorted(self._known_functions)
@@ -173,7 +175,7 @@ class StepRunner:
             reported = env_file.read_bytes().decode("utf-8", "surrogateescape")
         except OSError:
             return False
-        if not reported:
+        if not parse_env_file(reported):
             # A *.sh step that was killed by a signal or replaced itself with
             # `exec` never ran its EXIT trap: no report is not "everything unset".
             if full:
@@ -190,8 +192,7 @@ class StepRunner:
         new = sorted(names - self._known_functions)
         if new:
             self._log.info(f"step {name} defined {', '.join(new)} (for later *.sh steps)")
-        if names:
-            self._functions.write_text(declared, errors="surrogateescape")
+        self._functions.write_text(declared, errors="surrogateescape")  # unset -f counts too
         self._known_functions |= names
 
     async def _kill_group(self, child: Child) -> None:

@@ -9,12 +9,15 @@ otherwise it does nothing and the CMD runs as root (the sandbox image).
 
 What it does, idempotently (/etc/passwd and /etc/group are read first, so a
 second start issues no command):
-- group UNAME gets gid PGID (`groupmod -o`), or is created; if another group
-  already has PGID, that group is used as the primary group as it is;
+- a group that already has gid PGID is used as the primary group as it is;
+  otherwise group UNAME gets that gid (`groupmod`), or is created;
 - user UNAME gets uid PUID and primary group PGID (`usermod -o`, which also
-  moves the ownership of the home folder's files), or is created with a home
-  under /home (`useradd -o -m`: a uid shared with an image user is allowed);
-- the home folder itself is chowned to PUID:PGID when it is not (not recursive).
+  gives the home folder's files the new uid; their group is moved by
+  `chown -R --from=:OLD`), or is created with a home under /home
+  (`useradd -o -m`: a uid shared with an image user is allowed); a system
+  account (uid below 1000) is never moved;
+- the home folder itself is chowned to PUID:PGID when it is not, if it is
+  under /home.
 Then, each only when not already set in the container, it exports
 HELIX_INIT_CMD_USER=UNAME (the CMD runs as that user), HELIX_DESKTOP_USER=UNAME
 (the docker-group step adds it to `docker`) and XDG_RUNTIME_DIR=/run/user/PUID.
@@ -23,6 +26,7 @@ UMASK (octal) applies to the CMD.
 
 from __future__ import annotations
 
+import grp
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -32,6 +36,7 @@ from pathlib import Path
 from helix_init.problems import Problem
 
 DEFAULT_NAME = "retro"
+SYSTEM_UID_LIMIT = 1000  # accounts below this are the system's: never moved
 DEFAULT_ID = 1000
 _NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,30}$")
 _UMASK = re.compile(r"^0?[0-7]{3}$")
@@ -64,7 +69,7 @@ def problems(env: Mapping[str, str]) -> list[Problem]:
     found: list[Problem] = []
     for var in ("PUID", "PGID"):
         raw = env.get(var, "").strip()
-        if raw and not (raw.isdigit() and 0 < int(raw) < 2**32 - 1):
+        if raw and not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**32 - 1):
             found.append(Problem(var, f"must be a number from 1 to 4294967294, got {raw!r}"))
     name = env.get("UNAME", "").strip()
     if name and (not _NAME.match(name) or name == "root"):
@@ -87,16 +92,28 @@ def wanted(env: Mapping[str, str]) -> DesktopUser | None:
 
 
 def umask(env: Mapping[str, str]) -> int | None:
+    """UMASK as a number; ValueError (one line) when a step exported a bad one."""
     raw = env.get("UMASK", "").strip()
+    if raw and not _UMASK.match(raw):
+        raise ValueError(f"UMASK must be an octal mask like 022, got {raw!r}")
     return int(raw, 8) if raw else None
 
 
-def will_create(env: Mapping[str, str], account: str) -> bool:
-    """True if the user step will make `account` (a user or group name, or uid) exist."""
+def will_create(env: Mapping[str, str], account: str, kind: str = "user") -> bool:
+    """True if the user step will make `account` exist: for kind "user" UNAME or PUID,
+    for "group" PGID, or UNAME when it becomes a new group (no group holds PGID yet)."""
     user = wanted(env)
     if user is None:
         return False
-    return account in (user.name, str(user.uid), str(user.gid))
+    if kind == "user":
+        return account in (user.name, str(user.uid))
+    if account == str(user.gid):
+        return True
+    try:
+        grp.getgrgid(user.gid)
+    except KeyError:
+        return account == user.name  # groupadd or groupmod gives UNAME this gid
+    return False
 
 
 def parse_accounts(text: str, kind: str) -> dict[str, Account]:
@@ -111,6 +128,10 @@ def parse_accounts(text: str, kind: str) -> dict[str, Account]:
     return found
 
 
+class UserSetupError(Exception):
+    """The wanted user cannot be made safely; the message says why in one line."""
+
+
 def user_commands(
     users: Mapping[str, Account],
     groups: Mapping[str, Account],
@@ -118,24 +139,33 @@ def user_commands(
     home_owner: Callable[[str], tuple[int, int] | None],
 ) -> list[list[str]]:
     """The commands still needed to make `want` true; empty when it already is."""
-    commands: list[list[str]] = []
-    group = groups.get(want.name)
-    if group is not None and group.id != want.gid:
-        commands.append(["groupmod", "-o", "-g", str(want.gid), want.name])
-    elif group is None and not any(g.id == want.gid for g in groups.values()):
-        commands.append(["groupadd", "-g", str(want.gid), want.name])
     user = users.get(want.name)
+    if user is not None and user.id < SYSTEM_UID_LIMIT and user.id != want.uid:
+        raise UserSetupError(
+            f"UNAME={want.name} is a system account (uid {user.id}); choose another name"
+        )
+    commands: list[list[str]] = []
+    # A group that already has PGID (UNAME's own or another, such as `users`) is
+    # used as it is; otherwise group UNAME gets that gid, made or moved.
+    if not any(g.id == want.gid for g in groups.values()):
+        verb = "groupmod" if want.name in groups else "groupadd"
+        commands.append([verb, "-g", str(want.gid), want.name])
     home = user.home if user is not None and user.home else want.home
     if user is None:
         ids = ["-u", str(want.uid), "-g", str(want.gid)]
         commands.append(["useradd", "-o", "-m", "-d", home, "-s", "/bin/bash", *ids, want.name])
-    elif (user.id, user.gid) != (want.uid, want.gid):
+    elif user.id != want.uid or user.gid != want.gid:
         commands.append(["usermod", "-o", "-u", str(want.uid), "-g", str(want.gid), want.name])
+    if not home.startswith("/home/"):
+        return commands  # never chown a home such as / or /usr/sbin
     owner = home_owner(home)
     if owner is None and user is not None:  # (useradd -m makes a new user's home)
         commands.append(["install", "-d", "-o", str(want.uid), "-g", str(want.gid), home])
     elif owner is not None and owner != (want.uid, want.gid):
         commands.append(["chown", f"{want.uid}:{want.gid}", home])
+    if user is not None and owner is not None and user.gid != want.gid:
+        # usermod moves the uid of the home's files, not their group
+        commands.append(["chown", "-R", "-h", f"--from=:{user.gid}", f":{want.gid}", home])
     return commands
 
 

@@ -369,7 +369,7 @@ def run_step(name: str, env: Mapping[str, str]) -> int:
         return 64
     try:
         step(Level(env))
-    except (DindError, ConfigError, OSError) as exc:
+    except (DindError, ConfigError, OSError, usersetup.UserSetupError) as exc:
         print(f"step {name} failed: {exc}", file=sys.stderr)
         return 1
     return 0

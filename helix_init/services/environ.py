@@ -35,10 +35,10 @@ class Variable:
     secret: bool = False
 
     def shown(self, name: str, secrets: frozenset[str]) -> str:
-        """The value as an operator may see it."""
-        if self.value and (self.secret or is_secret_name(name) or self.value in secrets):
-            return MASK
-        return self.value
+        """The value as an operator may see it: masked if it is or holds a known secret."""
+        if self.secret or is_secret_name(name):
+            return MASK if self.value else ""
+        return MASK if any(secret in self.value for secret in secrets) else self.value
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,11 @@ class ServiceEnv:
         """What the service is started with (file secrets are added by svcexec)."""
         return {n: v.value for n, v in self.variables.items() if n not in self.secret_files}
 
+    @property
+    def public(self) -> dict[str, str]:
+        """Without secrets: for the init's own probes of the service (run as root)."""
+        return {n: v.value for n, v in self.variables.items() if not v.secret}
+
 
 def service_env(
     spec: ServiceSpec,
@@ -62,7 +67,7 @@ def service_env(
     run_as: RunAs | None = None,
 ) -> ServiceEnv:
     variables = {
-        name: Variable(value, _origin(exports, name))
+        name: Variable(value, _origin(exports, name, value))
         for name, value in exports.only_carried(spec.inherit_exports).items()
         if name not in hidden
     }
@@ -94,6 +99,7 @@ def service_env(
     return ServiceEnv(variables, files, tuple(missing))
 
 
-def _origin(exports: Exports, name: str) -> str:
+def _origin(exports: Exports, name: str, value: str) -> str:
+    """The step that set this value, or the container (also when the service refused the export)."""
     carried = exports.carried.get(name)
-    return CONTAINER if carried is None else f"step {carried[1]}"
+    return f"step {carried[1]}" if carried is not None and carried[0] == value else CONTAINER

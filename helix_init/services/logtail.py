@@ -145,6 +145,9 @@ class _Followed:
         return lines
 
 
+MIN_SECRET = 4  # shorter values would mask noise
+
+
 class LogMirror:
     def __init__(self, log: Log) -> None:
         self._log = log
@@ -158,7 +161,7 @@ class LogMirror:
 
     def mask(self, secret: str) -> None:
         """Never print this value (a token a service was given); short values would mask noise."""
-        if len(secret) >= 4:
+        if len(secret) >= MIN_SECRET:
             self._secrets.add(secret)
 
     @property

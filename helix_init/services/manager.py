@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from helix_init.cmd import RunAs, resolve_user
-from helix_init.contenv import Exports
+from helix_init.contenv import Exports, is_secret_name
 from helix_init.exitcodes import Exit
 from helix_init.logsink import Log
 from helix_init.reaper import Reaper
@@ -29,7 +29,7 @@ from helix_init.rootfiles import write_private
 from helix_init.services.backoff import RestartClock
 from helix_init.services.engine import Engine, EngineError
 from helix_init.services.environ import ServiceEnv, service_env
-from helix_init.services.logtail import LogMirror
+from helix_init.services.logtail import MIN_SECRET, LogMirror
 from helix_init.services.notify import Upward
 from helix_init.services.render import EnginePaths, supervisord_conf
 from helix_init.services.spec import ServicePlan, ServiceSpec
@@ -94,7 +94,8 @@ class ServiceManager:
         if runner is None:
             return False, self._no_such(name)
         made = runner.environment()
-        secrets = self.mirror.secrets
+        named = {v.value for n, v in made.variables.items() if is_secret_name(n)}
+        secrets = self.mirror.secrets | {v for v in named if len(v) >= MIN_SECRET}
         rows = [[n, v.shown(n, secrets), v.origin] for n, v in sorted(made.variables.items())]
         return True, {"variables": rows, "missing": list(made.missing)}
 

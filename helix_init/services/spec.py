@@ -136,13 +136,15 @@ class ServicePlan:
         raise KeyError(name)
 
 
-def load_services(services_dir: Path, environ: Mapping[str, str]) -> ServicePlan:
+def load_services(
+    services_dir: Path, environ: Mapping[str, str], *, after_cont_init: bool = False
+) -> ServicePlan:
     """Read every drop-in in `services_dir` (missing folder = no services).
 
     Raises ConfigError listing every problem in every file.
     """
     problems: list[Problem] = []
-    found = _read_folder(services_dir, environ, problems)
+    found = _read_folder(services_dir, environ, problems, after_cont_init)
     specs = [spec for spec in found.values() if spec is not None]
     _check_requires(specs, set(found), problems)
     if problems:
@@ -153,7 +155,7 @@ def load_services(services_dir: Path, environ: Mapping[str, str]) -> ServicePlan
 
 
 def _read_folder(
-    folder: Path, environ: Mapping[str, str], problems: list[Problem]
+    folder: Path, environ: Mapping[str, str], problems: list[Problem], after_cont_init: bool
 ) -> dict[str, ServiceSpec | None]:
     """Every entry by service name; None for one too broken to read (its name still counts)."""
     if not folder.exists():
@@ -171,7 +173,7 @@ def _read_folder(
         if entry.is_dir():
             name, spec = entry.name, _read_s6_folder(entry, problems)
         elif entry.is_file() and entry.suffix == ".toml":
-            name, spec = entry.stem, _read_toml(entry, environ, problems)
+            name, spec = entry.stem, _read_toml(entry, environ, problems, after_cont_init)
         else:
             problems.append(
                 Problem(str(entry), "not a service: expected NAME.toml or an s6 folder NAME/run")
@@ -217,7 +219,7 @@ def _read_s6_folder(folder: Path, problems: list[Problem]) -> ServiceSpec | None
 
 
 def _read_toml(
-    path: Path, environ: Mapping[str, str], problems: list[Problem]
+    path: Path, environ: Mapping[str, str], problems: list[Problem], after_cont_init: bool
 ) -> ServiceSpec | None:
     where = str(path)
     try:
@@ -238,10 +240,12 @@ def _read_toml(
     except tomllib.TOMLDecodeError as e:
         problems.append(Problem(where, f"TOML syntax error: {e}"))
         return None
-    return _parse_service(Fields(table, where, problems), path.stem, environ)
+    return _parse_service(Fields(table, where, problems), path.stem, environ, after_cont_init)
 
 
-def _parse_service(f: Fields, name: str, environ: Mapping[str, str]) -> ServiceSpec:
+def _parse_service(
+    f: Fields, name: str, environ: Mapping[str, str], after_cont_init: bool = False
+) -> ServiceSpec:
     """One service table; problems are recorded and the bad values replaced by defaults."""
     f.only(TOP_KEYS)
     d = ServiceSpec(name=name, command=(), source=f.where)
@@ -269,8 +273,8 @@ def _parse_service(f: Fields, name: str, environ: Mapping[str, str]) -> ServiceS
         essential=f.boolean("essential", d.essential),
         stop_signal=_stop_signal(f),
         stop_timeout=f.number("stop_timeout", d.stop_timeout),
-        user=_account(f, "user", environ),
-        group=_account(f, "group", environ),
+        user=_account(f, "user", environ, after_cont_init),
+        group=_account(f, "group", environ, after_cont_init),
         working_dir=f.absolute_path("working_dir"),
         environment=MappingProxyType(_environment(f)),
         secrets=secrets,
@@ -326,8 +330,11 @@ def _stop_signal(f: Fields) -> str:
     return name
 
 
-def _account(f: Fields, key: Literal["user", "group"], environ: Mapping[str, str]) -> str | None:
-    """A user or group that exists here (or that the user step makes), by name or number.
+def _account(
+    f: Fields, key: Literal["user", "group"], environ: Mapping[str, str], after_cont_init: bool
+) -> str | None:
+    """A user or group that exists here, by name or number; before cont-init, also one that
+    the user step will make (after it, the account must exist: the step may be removed).
 
     `${VAR}` is expanded from the environment: `user = "${UNAME}"` follows the
     desktop user whatever PUID/PGID/UNAME an operator picks (see usersetup.py).
@@ -344,7 +351,7 @@ def _account(f: Fields, key: Literal["user", "group"], environ: Mapping[str, str
     if not value:
         f.problem(key, f"{raw!r} is empty here (its variable is not set)")
         return None
-    if usersetup.will_create(environ, value):
+    if not after_cont_init and usersetup.will_create(environ, value, key):
         return value
     try:
         if value.isascii() and value.isdigit():

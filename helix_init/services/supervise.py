@@ -222,7 +222,7 @@ class ServiceRunner:
         return True
 
     def _wait_check(self, wait: WaitFor) -> readiness.Check:
-        env = self.environment().env
+        env = self._probe_env()
         targets = [expand(t, env) for t in wait.targets]
 
         async def check() -> bool:
@@ -241,6 +241,10 @@ class ServiceRunner:
     def environment(self) -> ServiceEnv:
         notify = str(self.notify.path) if self.notify is not None else None
         return self.ctx.environment(self.spec, notify, self.run_as)
+
+    def _probe_env(self) -> dict[str, str]:
+        """wait_for and probes run as root in the init: no secrets, no user's HOME."""
+        return self.ctx.environment(self.spec, None, None).public
 
     def _write_launch(self) -> str | None:
         """Write this start's launch file; returns a problem when a required input is missing."""
@@ -351,7 +355,7 @@ class ServiceRunner:
                 return "forced", f"unhealthy ({failures} failed health checks)"
 
     def _probe_check(self, probe: Probe, timeout: float) -> readiness.Check:
-        env = self.environment().env
+        env = self._probe_env()
         target = probe.target
         kind = probe.kind
         if kind == "notify":

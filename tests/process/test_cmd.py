@@ -111,3 +111,13 @@ def _is_sleep(pid: int) -> bool:
     except OSError:
         return False
     return "(sleep)" in stat and " Z " not in stat
+
+
+def test_env_forms_that_name_no_service_are_the_cmd_even_when_not_pid_1(pid1: Pid1) -> None:
+    bare = pid1.run("env", env={"MARKER": "7"}, pid1=False)
+    assignment = pid1.run("env", "FOO=1", "sh", "-c", 'echo "FOO=$FOO"', pid1=False)
+
+    assert bare.code == 0, bare.describe()
+    assert "MARKER=7" in bare.lines
+    assert assignment.code == 0, assignment.describe()
+    assert "FOO=1" in assignment.lines

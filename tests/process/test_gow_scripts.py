@@ -107,3 +107,54 @@ def test_a_missing_prelude_file_stops_before_anything_runs(pid1: Pid1) -> None:
     assert "HELIX_INIT_STEP_PRELUDE: /nonexistent/utils.sh: no such readable file" in (
         result.stdout + result.stderr
     )
+
+
+@pytest.mark.parametrize(
+    "step10",
+    [
+        pytest.param("env() { echo shadow; }\ndeclare() { :; }\nexport A=1\n", id="shadowed-env"),
+        pytest.param("set -C\nexport A=1\n", id="noclobber"),
+        pytest.param("trap 'rm -f /tmp/never-there' EXIT\nexport A=1\n", id="own-exit-trap"),
+        pytest.param("set -eu\nexport A=1\n", id="set-eu"),
+    ],
+)
+def test_what_a_step_leaves_behind_never_loses_its_exports(pid1: Pid1, step10: str) -> None:
+    pid1.step("10-odd.sh", step10)
+    pid1.step("20-next.sh", 'echo "A=$A PATH=${PATH:+set}"\n')
+
+    result = pid1.run("sh", "-c", 'echo "cmd A=$A"')
+
+    assert result.code == 0, result.describe()
+    assert result.texts("20-next.sh") == ["A=1 PATH=set"]
+    assert "cmd A=1" in result.lines
+
+
+def test_functions_written_under_extglob_reach_later_steps(pid1: Pid1) -> None:
+    pid1.step(
+        "10-define.sh",
+        "shopt -s extglob\n"
+        "isnum() { case $1 in +([0-9])) return 0 ;; esac; return 1; }\n"
+        "later() { echo later; }\n",
+    )
+    pid1.step("20-use.sh", "isnum 42 && ! isnum 4x && later\n")
+
+    result = pid1.run("true")
+
+    assert result.code == 0, result.describe()
+    assert result.texts("20-use.sh") == ["later"]
+
+
+def test_a_prelude_that_exits_fails_the_steps_instead_of_skipping_them(pid1: Pid1) -> None:
+    lib = pid1.path("lib.sh")
+    lib.write_text("exit 0\n")
+    marker = pid1.path("ran")
+    pid1.step("10-a.sh", f'touch "{marker}"\n')
+
+    result = pid1.run("true", env={"HELIX_INIT_STEP_PRELUDE": str(lib)})
+
+    assert result.code == STEP_FAILED, result.describe()
+    assert not marker.exists()
+    assert "prelude: sourcing it did not end cleanly (exit code 0)" in result.warnings()
+    assert result.texts("10-a.sh") == [
+        "helix-init: a prelude file ended the shell before the step ran"
+    ]

@@ -58,11 +58,13 @@ def test_new_ids_for_an_existing_user_move_it_and_its_home(pid1: Pid1) -> None:
 
     assert "cmd 2345 2346 dev dev umask=0022 HOME=/home/dev" in moved.lines, moved.describe()
     assert moved.texts("05-helix-user")[:2] == [
-        "ran: groupmod -o -g 2346 dev",
+        "ran: groupmod -g 2346 dev",
         "ran: usermod -o -u 2345 -g 2346 dev",
     ]
-    home = (pid1.path("home") / "dev").stat()
-    assert (home.st_uid, home.st_gid) == (2345, 2346)
+    # The home and the files in it follow both ids (usermod moves only the uid).
+    home = pid1.path("home") / "dev"
+    for path in (home, home / ".bashrc"):
+        assert (path.stat().st_uid, path.stat().st_gid) == (2345, 2346), path
 
 
 def test_without_puid_pgid_uname_the_step_does_nothing_and_the_cmd_is_root(pid1: Pid1) -> None:
@@ -108,4 +110,19 @@ def test_a_bad_value_stops_the_boot_before_any_step(
 
     assert result.code == 78, result.describe()
     assert problem in result.errors(), result.describe()
+    assert not marker.exists()
+
+
+def test_a_service_for_uname_without_the_user_step_is_one_line_not_a_crash(pid1: Pid1) -> None:
+    pid1.private_accounts()
+    services = pid1.path("services.d")
+    services.mkdir()
+    (services / "bridge.toml").write_text('command = ["sleep", "100"]\nuser = "${UNAME}"\n')
+    marker = pid1.path("cmd-ran")
+
+    result = pid1.run("touch", str(marker), env={"UNAME": "dev", "PUID": "1234"})
+
+    # Accepted before cont-init (the step would make dev), refused after it.
+    assert result.code == 78, result.describe()
+    assert f"{services / 'bridge.toml'}: user: unknown user 'dev'" in result.errors()
     assert not marker.exists()

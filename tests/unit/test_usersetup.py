@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from helix_init import usersetup
 from helix_init.usersetup import Account, DesktopUser
 
@@ -52,13 +54,34 @@ def test_a_new_name_on_an_existing_group_id_uses_that_group() -> None:
     ]
 
 
-def test_new_ids_move_the_user_and_group_and_chown_the_home_top() -> None:
+def test_new_ids_move_the_user_its_group_and_the_homes_files() -> None:
     want = DesktopUser("retro", 1234, 1235)
     assert usersetup.user_commands(USERS, GROUPS, want, lambda _h: (1000, 1000)) == [
-        ["groupmod", "-o", "-g", "1235", "retro"],
+        ["groupmod", "-g", "1235", "retro"],
         ["usermod", "-o", "-u", "1234", "-g", "1235", "retro"],
         ["chown", "1234:1235", "/home/retro"],
+        # usermod gives the files the new uid only: their group follows here
+        ["chown", "-R", "-h", "--from=:1000", ":1235", "/home/retro"],
     ]
+
+
+def test_a_pgid_held_by_another_group_is_used_and_no_gid_is_shared() -> None:
+    want = DesktopUser("retro", 1000, 100)  # `users` has 100; group retro keeps 1000
+    commands = usersetup.user_commands(USERS, GROUPS, want, lambda _h: (1000, 1000))
+    assert commands[0] == ["usermod", "-o", "-u", "1000", "-g", "100", "retro"]
+    assert not [c for c in commands if c[0] in ("groupmod", "groupadd")]
+
+
+def test_a_system_account_is_never_moved_and_homes_outside_home_are_left_alone() -> None:
+    users = usersetup.parse_accounts("daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n", "passwd")
+    with pytest.raises(usersetup.UserSetupError, match="UNAME=daemon is a system account"):
+        usersetup.user_commands(users, GROUPS, DesktopUser("daemon", 1234, 1234), lambda _h: None)
+    same = DesktopUser("daemon", 1, 1)
+    assert usersetup.user_commands(users, {"daemon": Account("daemon", 1)}, same, owned) == []
+
+
+def owned(_home: str) -> tuple[int, int]:
+    return (0, 0)
 
 
 def test_a_missing_home_of_an_existing_user_is_made() -> None:
@@ -76,12 +99,21 @@ def test_exports_never_override_what_the_container_sets() -> None:
     }
 
 
-def test_will_create_names_the_user_its_uid_and_gid() -> None:
-    env = {"UNAME": "dev", "PUID": "1234", "PGID": "1240"}
-    assert [usersetup.will_create(env, a) for a in ("dev", "1234", "1240", "retro")] == [
+def test_will_create_names_the_user_its_uid_and_a_new_group() -> None:
+    env = {"UNAME": "dev", "PUID": "1234", "PGID": "54321"}  # 54321: no group here
+    assert [usersetup.will_create(env, a) for a in ("dev", "1234", "54321", "retro")] == [
         True,
         True,
-        True,
+        False,  # a uid is not a gid
         False,
     ]
+    assert usersetup.will_create(env, "dev", "group")
+    assert usersetup.will_create(env, "54321", "group")
+    # PGID 0 is root's group: no group `dev` will be made for it
+    assert not usersetup.will_create({"UNAME": "dev", "PGID": "0"}, "dev", "group")
     assert not usersetup.will_create({}, "retro")
+
+
+@pytest.mark.parametrize("raw", ["²", "1e3", "-5", "0"])
+def test_puid_must_be_a_plain_positive_number(raw: str) -> None:
+    assert [p.where for p in usersetup.problems({"PUID": raw})] == ["PUID"]

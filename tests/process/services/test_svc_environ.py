@@ -16,8 +16,10 @@ from svcharness import Services, host_pid
 pytestmark = pytest.mark.process
 
 TOKEN = "rt-41c9-runner-token-do-not-print"
+USER_TOKEN = "ut-77d0-user-token-do-not-print"
 CONTAINER = {
     "RUNNER_TOKEN": TOKEN,
+    "USER_API_TOKEN": USER_TOKEN,  # not declared as any service's secret: passed through
     "HELIX_API_URL": "http://api.test:8080",
     "KEPT": "yes",
     # COMPAT: everything else passes through untouched
@@ -40,7 +42,11 @@ def test_each_service_gets_exactly_the_container_env_its_declarations_and_export
 ) -> None:
     svc = Services(pid1)
     pid1.step("10-exports.sh", "export FROM_STEP=1 OTHER_STEP=2\nunset KEPT_UNSET\n")
-    svc.add("all", SLEEP + 'environment = { GREETING = "hi ${FROM_STEP}" }\n')
+    svc.add(
+        "all",
+        SLEEP
+        + 'environment = { GREETING = "hi ${FROM_STEP}", AUTH = "Bearer ${USER_API_TOKEN}" }\n',
+    )
     svc.add("some", SLEEP + 'inherit_exports = ["OTHER_STEP"]\n')
     svc.add("none", SLEEP + "inherit_exports = false\n")
     svc.add(
@@ -56,7 +62,11 @@ def test_each_service_gets_exactly_the_container_env_its_declarations_and_export
     del container["RUNNER_TOKEN"]  # a secret's source is for its own service only
     without_unset = {k: v for k, v in container.items() if k != "KEPT_UNSET"}
     expected = {
-        "all": {**without_unset, "FROM_STEP": "1", "OTHER_STEP": "2", "GREETING": "hi 1"},
+        "all": {
+            **without_unset,
+            **{"FROM_STEP": "1", "OTHER_STEP": "2", "GREETING": "hi 1"},
+            "AUTH": f"Bearer {USER_TOKEN}",
+        },
         "some": {**container, "OTHER_STEP": "2"},
         "none": container,
         "agent": {**without_unset, "FROM_STEP": "1", "OTHER_STEP": "2", "RUNNER_TOKEN": TOKEN},
@@ -72,7 +82,14 @@ def test_each_service_gets_exactly_the_container_env_its_declarations_and_export
     assert "FROM_STEP=1  # step 10-exports.sh" in lines
     assert "HELIX_API_URL=http://api.test:8080" in lines  # the container's own: no origin
     assert TOKEN not in shown.stdout + shown.stderr
-    assert "GREETING=hi 1  # service file" in pid1.command("env", "all").stdout.splitlines()
+    shown_all = pid1.command("env", "all").stdout
+    assert "GREETING=hi 1  # service file" in shown_all.splitlines()
+    # A value that holds a secret is masked as a whole; so is a secret-named one.
+    assert "AUTH=********  # service file" in shown_all.splitlines()
+    assert "USER_API_TOKEN=********" in shown_all.splitlines()
+    assert USER_TOKEN not in shown_all
+    # A service that refused the exports shows the container's value as the container's.
+    assert "KEPT_UNSET=gone-after-step-10" in pid1.command("env", "none").stdout.splitlines()
 
 
 def test_a_service_lacking_a_required_variable_fails_naming_it_and_never_starts(
