@@ -6,8 +6,8 @@ to `exit 0` in a sourced script). Each step gets stdin from /dev/null, its own
 session and process group, and a timeout that kills that whole group. Its
 output is logged line by line as `[NAME] text`.
 
-`*.sh` steps are sourced by a wrapper shell (shellstep.py) with an EXIT trap
-that reports the shell's exported variables and functions, after the prelude
+`*.sh` steps are sourced by a wrapper shell (shellstep.py) that reports the
+shell's exported variables and functions as it ends, after the prelude
 (HELIX_INIT_STEP_PRELUDE), so top-level `return`, `exit 0`, a helper library's
 functions and earlier exports all behave as under the old sourcing entrypoint.
 """

@@ -69,7 +69,6 @@ class ServiceManager:
             log=log,
             engine=self.engine,
             paths=self.paths,
-            environ=settings.environ,
             environment=self.environment,
             ready_event=lambda name: r.ready_event if (r := self.runners.get(name)) else None,
             changed=self._changed,

@@ -15,7 +15,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +49,6 @@ class ServiceContext:
     log: Log
     engine: Engine
     paths: EnginePaths
-    environ: Mapping[str, str]  # the init's own environment (secret sources)
     environment: Callable[[ServiceSpec, str | None, RunAs | None], ServiceEnv]
     ready_event: Callable[[str], asyncio.Event | None]
     changed: Callable[[], None]
@@ -243,7 +242,7 @@ class ServiceRunner:
         return self.ctx.environment(self.spec, notify, self.run_as)
 
     def _probe_env(self) -> dict[str, str]:
-        """wait_for and probes run as root in the init: no secrets, no user's HOME."""
+        """wait_for, probes and `finish` run as root for the init: no secrets, no user's HOME."""
         return self.ctx.environment(self.spec, None, None).public
 
     def _write_launch(self) -> str | None:
@@ -416,7 +415,7 @@ class ServiceRunner:
         argv = [*self.spec.finish, str(status)]
         try:
             child = self.ctx.reaper.spawn(
-                argv, name=f"{self.spec.name}-finish", env=self.ctx.environ
+                argv, name=f"{self.spec.name}-finish", env=self._probe_env()
             )
         except Exception as exc:
             self.ctx.log.warn(f"service {self.spec.name}: finish script: {exc}")

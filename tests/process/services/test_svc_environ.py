@@ -131,3 +131,22 @@ def test_env_for_an_unknown_or_disabled_service_says_which(pid1: Pid1) -> None:
     )
     assert disabled.code == 64
     assert disabled.stderr.startswith("helix-init env: service off is disabled (")
+
+
+def test_finish_sees_the_services_environment_without_its_secrets(pid1: Pid1) -> None:
+    svc = Services(pid1)
+    seen = pid1.path("finish-env")
+    svc.add(
+        "once",
+        'command = ["true"]\nrestart = "never"\n'
+        'environment = { DECLARED = "yes" }\n'
+        'secrets.RUNNER_TOKEN = { env = "RUNNER_TOKEN" }\n'
+        f'finish = ["sh", "-c", "env > {seen}.tmp && mv {seen}.tmp {seen}"]\n',
+    )
+    running = pid1.start("sleep", "60", env={"RUNNER_TOKEN": TOKEN})
+    running.wait_for_file(seen)
+
+    env = dict(line.split("=", 1) for line in seen.read_text().splitlines() if "=" in line)
+    assert env["DECLARED"] == "yes"
+    assert "RUNNER_TOKEN" not in env
+    assert TOKEN not in seen.read_text()
