@@ -60,7 +60,6 @@ class BootPlan:
     cont_finish: tuple[Step, ...]
     services: ServicePlan
     cmd: tuple[str, ...]
-    run_as: cmdmod.RunAs | None
 
 
 def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
@@ -73,12 +72,12 @@ def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
         services = load_services(settings.services_dir, settings.environ)
     except ConfigError as exc:
         problems += exc.problems
-    run_as = None
     problems += usersetup.problems(settings.environ)  # PUID, PGID, UNAME, UMASK
+    # Checked now, resolved when the CMD starts (see run_main).
     user = settings.cmd_user
     if user and not usersetup.will_create(settings.environ, user.partition(":")[0]):
         try:
-            run_as = cmdmod.resolve_user(user)
+            cmdmod.resolve_user(user)
         except KeyError as exc:
             problems.append(Problem("HELIX_INIT_CMD_USER", str(exc.args[0])))
     problems += problems_from_env(settings.environ)  # sibling-dockerd mode variables
@@ -90,7 +89,6 @@ def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
         tuple(cont_finish),
         services,
         tuple(cmdmod.cmd_argv(cmd, settings.cmd_shell)),
-        run_as,
     )
 
 
