@@ -41,7 +41,7 @@ from helix_init.services.render import EnginePaths
 from helix_init.services.spec import ServicePlan, load_services
 from helix_init.settings import Settings
 from helix_init.sibling import problems_from_env
-from helix_init.steps import StepRunner, run_folder
+from helix_init.steprunner import StepRunner, run_folder
 
 if TYPE_CHECKING:  # the engine client (xmlrpc, http, ssl) loads only when services exist
     from helix_init.services.manager import ServiceManager

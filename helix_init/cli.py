@@ -83,7 +83,7 @@ def _boot(settings: Settings, cmd: list[str]) -> int:
 
 def _helper_command(name: str, args: list[str]) -> int:
     if name == "step":
-        from helix_init.dind.steps import run_step
+        from helix_init.builtin import run_step
 
         if len(args) != 1:
             print("usage: helix-init step NAME", file=sys.stderr)

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from helix_init.dind import DindError, Runner, check
+from helix_init.dind import DindError
 from helix_init.dind.storage import Mount, parse_mountinfo
+from helix_init.hostcmd import Runner, check
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 INIT_CGROUP = "init"

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from helix_init.dind import DindError, Runner, check
+from helix_init.dind import DindError
+from helix_init.hostcmd import Runner, check
 from helix_init.problems import ConfigError, Problem
 
 GROUP = "docker"

@@ -25,10 +25,10 @@ from helix_init.dind.storage import (
     fallback_from_env,
     parse_mountinfo,
 )
+from helix_init.hostinfo import is_gvisor
 from helix_init.problems import ConfigError, Problem
 
 DEPTH_VARIABLE = "HELIX_DOCKER_DEPTH"
-GVISOR_VERSION = "#1 SMP Sun Jan 10 15:06:54 PST 2016"
 FULL_UID_MAP = (0, 0, 4294967295)
 PRIVILEGE_HINT = (
     "run this level with --privileged (or --cap-add ALL --security-opt seccomp=unconfined "
@@ -63,11 +63,6 @@ def status_field(proc_status: str, name: str) -> str:
         if key == name:
             return value.strip()
     return ""
-
-
-def is_gvisor(release: str, version: str) -> bool:
-    """gVisor reports a fixed fake kernel: this version string, release 4.4.0 or *-gvisor."""
-    return version.strip() == GVISOR_VERSION or release == "4.4.0" or release.endswith("-gvisor")
 
 
 def in_user_namespace(uid_map: str) -> bool:

@@ -22,7 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from helix_init.dind import DindError, Runner
+from helix_init.dind import DindError
+from helix_init.hostcmd import Runner
 from helix_init.problems import ConfigError, Problem
 
 OVERRIDE_VARIABLE = "HELIX_IPTABLES_BACKEND"

@@ -15,11 +15,12 @@ import sys
 from collections.abc import Mapping
 
 from helix_init.dind import storage
-from helix_init.dind.steps import Level
+from helix_init.dind.paths import LevelPaths
+from helix_init.settings import Settings
 
 
 def main(env: Mapping[str, str], extra_args: list[str]) -> int:
-    level = Level(env)
+    level = LevelPaths(Settings.from_env(env).run_dir)
     if not level.daemon_json.exists():
         print(f"run-dockerd: {level.daemon_json} is missing (no Docker at this level)")
         return 78

@@ -50,6 +50,7 @@ from ipaddress import IPv4Interface
 from types import FrameType
 from typing import Any, Protocol
 
+from helix_init.hostinfo import is_gvisor
 from helix_init.problems import ConfigError
 from helix_init.sibling import GuardConfig, guard_config, never_touched
 
@@ -298,8 +299,6 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 def _choose_waiter(config: GuardConfig) -> tuple[Waiter, str]:
     """Netlink events where they work, else polling; and how, for the start-up line."""
-    from helix_init.dind.facts import is_gvisor
-
     polling = f"polling every {POLL:g}s"
     if config.mode == "poll":
         return PollWaiter(), f"{polling} (HELIX_BRIDGE_GUARD_MODE=poll)"

@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
-from helix_init.dind import DindError, Runner
+from helix_init.hostcmd import Runner, StepError, check
 from helix_init.sibling import ForwardConfig
 
 COMMENT = "helix-init localhost-forward"
@@ -189,11 +189,11 @@ def undo(runner: Runner, state: Path, resolv_conf: Path, say: Say) -> None:
     except FileNotFoundError:
         return  # the step did nothing (forwarding off) or the undo already ran
     except (ValueError, KeyError, TypeError) as exc:
-        raise DindError(f"{state}: unreadable ({exc}); remove the rules by hand") from None
+        raise StepError(f"{state}: unreadable ({exc}); remove the rules by hand") from None
     removed = 0
     for rule in reversed(record.rules):
         if runner(rule.argv("-C")).returncode == 0:
-            _run(runner, rule.argv("-D"))
+            check(runner, rule.argv("-D"))
             removed += 1
     say(f"removed {removed} localhost forwarding rule(s)")
     for name, previous in record.sysctls.items():
@@ -210,7 +210,7 @@ def ensure_rules(runner: Runner, rules: Sequence[Rule]) -> int:
     added = 0
     for rule in rules:
         if runner(rule.argv("-C")).returncode != 0:
-            _run(runner, rule.argv("add"))
+            check(runner, rule.argv("add"))
             added += 1
     return added
 
@@ -234,7 +234,7 @@ def facing_interface(gateway: IPv4Address) -> tuple[str | None, list[IPv4Interfa
             for a in ipr.get_addr(index=oif, family=socket.AF_INET)
         ]
     if name == "lo":
-        raise DindError(f"{gateway} is an address of this namespace, not a gateway beside it")
+        raise StepError(f"{gateway} is an address of this namespace, not a gateway beside it")
     return str(name), addresses
 
 
@@ -269,10 +269,3 @@ def save(state: Path, done: Undo) -> None:
         earlier = Undo()
     state.parent.mkdir(parents=True, exist_ok=True)
     state.write_text(earlier.merge(done).to_json())
-
-
-def _run(runner: Runner, argv: list[str]) -> None:
-    result = runner(argv)
-    if result.returncode != 0:
-        detail = result.stderr.strip() or result.stdout.strip() or "no output"
-        raise DindError(f"`{' '.join(argv)}` exited {result.returncode}: {detail}")

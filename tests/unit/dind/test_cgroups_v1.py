@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from helix_init.dind import CommandResult, DindError
 from helix_init.dind.cgroups import read_only_cgroup_mounts, remount_cgroups_rw
 from helix_init.dind.storage import parse_mountinfo
+from helix_init.hostcmd import CommandResult, StepError
 
 # What a level started without --privileged sees on this cgroup v1 (hybrid) host.
 READ_ONLY = """\
@@ -59,5 +59,5 @@ def test_second_run_finds_nothing_to_do() -> None:
 
 def test_a_failed_remount_says_which_and_why() -> None:
     run = Recorder(32, "mount: /sys/fs/cgroup/cpu: mount point is busy.")
-    with pytest.raises(DindError, match=r"remount,rw,bind /sys/fs/cgroup/cpu.* busy"):
+    with pytest.raises(StepError, match=r"remount,rw,bind /sys/fs/cgroup/cpu.* busy"):
         remount_cgroups_rw(run, READ_ONLY)

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from helix_init.dind import CommandResult, DindError
+from helix_init.dind import DindError
 from helix_init.dind.dockergroup import (
     docker_group_commands,
     ensure_docker_group,
     parse_group_file,
     settings_from_env,
 )
+from helix_init.hostcmd import CommandResult, StepError
 from helix_init.problems import ConfigError
 
 GROUP_FILE = """\
@@ -112,7 +113,7 @@ def test_a_failing_command_is_reported_with_its_stderr(etc_group: Path) -> None:
 
     etc_group.write_text(GROUP_FILE + "docker:x:2375:\n")
     with pytest.raises(
-        DindError, match="usermod -aG docker ghost` exited 6: usermod: user 'ghost'"
+        StepError, match="usermod -aG docker ghost` exited 6: usermod: user 'ghost'"
     ):
         ensure_docker_group(failing, user="ghost", group_file=etc_group)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helix_init.dind import CommandResult, DindError
+from helix_init.dind import DindError
 from helix_init.dind.iptables import (
     IptablesChoice,
     IptablesObservations,
@@ -20,6 +20,7 @@ from helix_init.dind.iptables import (
     observe_iptables,
     override_from_env,
 )
+from helix_init.hostcmd import CommandResult
 from helix_init.problems import ConfigError
 
 # fmt: off

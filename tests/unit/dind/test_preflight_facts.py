@@ -15,11 +15,11 @@ from helix_init.dind.facts import (
     default_route_interface,
     depth_from_env,
     in_user_namespace,
-    is_gvisor,
     observe,
     preflight_facts,
 )
 from helix_init.dind.storage import parse_mountinfo
+from helix_init.hostinfo import is_gvisor
 from helix_init.problems import ConfigError
 
 DOCKER_DEFAULT_CAPS = "00000000a80425fb"

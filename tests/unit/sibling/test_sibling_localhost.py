@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helix_init.dind import CommandResult, DindError
+from helix_init.hostcmd import CommandResult, StepError
 from helix_init.sibling import ForwardConfig
 from helix_init.sibling import localhost as lf
 
@@ -100,7 +100,7 @@ def test_a_failing_add_is_one_line_quoting_iptables() -> None:
     def broken(argv: Sequence[str]) -> CommandResult:
         return CommandResult(1 if "-C" in argv else 4, "", "iptables v1.8.9 (nf_tables): no nat\n")
 
-    with pytest.raises(DindError, match=r"exited 4: iptables v1.8.9 \(nf_tables\): no nat$"):
+    with pytest.raises(StepError, match=r"exited 4: iptables v1.8.9 \(nf_tables\): no nat$"):
         lf.ensure_rules(broken, lf.forward_rules(ForwardConfig(GW), IPv4Network("10.0.0.0/8")))
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from helix_init.dropins import Step
 from helix_init.logsink import Log
-from helix_init.steps import StepResult, run_folder
+from helix_init.steprunner import StepResult, run_folder
 
 
 @dataclass
@@ -64,7 +64,7 @@ def run(runner: FakeRunner, steps: list[Step], **kwargs: Any) -> tuple[Any, list
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     clock = FakeClock()
-    monkeypatch.setattr("helix_init.steps.time", SimpleNamespace(monotonic=clock.monotonic))
+    monkeypatch.setattr("helix_init.steprunner.time", SimpleNamespace(monotonic=clock.monotonic))
     return clock
 
 

@@ -1,0 +1,68 @@
+"""The built-in cont-init steps, `helix-init step NAME`: one module per step, and their order.
+
+Runs as root in a cont-init step process (never in PID 1), once per boot, in
+the order of the shipped cont-init.d entries. Each step is one function named
+for its effect, whose docstring names the failure it prevents; idempotent (a
+second run changes nothing), printing one line per decision; the init
+prefixes and timestamps them. Steps hand results on through files under
+HELIX_INIT_RUN_DIR (dind/paths.py) and exported variables. The libraries they
+call (dind/, dns/, sibling/, usersetup) never import this package.
+
+Whether this level runs dockerd at all is decided once, by `preflight`: when
+it cannot, the later steps do nothing, no daemon.json is written, and the
+dockerd service (enabled only when daemon.json exists) is off. Where
+HELIX_DOCKER_REQUIRED=1 (the sandbox image) that is a failed step instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+
+from helix_init import usersetup
+from helix_init.builtin.cgroups import fix_cgroups
+from helix_init.builtin.dockerdconfig import write_dockerd_config
+from helix_init.builtin.dockergroup import ensure_docker_group
+from helix_init.builtin.level import Level
+from helix_init.builtin.localhostforward import (
+    forward_localhost_to_gateway,
+    undo_localhost_forwarding,
+)
+from helix_init.builtin.network import plan_network
+from helix_init.builtin.preflight import preflight
+from helix_init.builtin.revdial import name_revdial_runner
+from helix_init.builtin.user import set_up_user
+from helix_init.hostcmd import StepError
+from helix_init.problems import ConfigError
+
+# In boot order (cont-init.d's numbers): the user first, since the docker group
+# adds them; preflight before every dockerd step, which do nothing when it says
+# this level cannot run dockerd; the network plan before daemon.json, which
+# names its bridge, pools and DNS.
+STEPS: dict[str, Callable[[Level], None]] = {
+    "user": set_up_user,
+    "preflight": preflight,
+    "cgroups": fix_cgroups,
+    "network": plan_network,
+    "dockerd-config": write_dockerd_config,
+    "docker-group": ensure_docker_group,
+    "revdial": name_revdial_runner,
+    "localhost-forward": forward_localhost_to_gateway,
+    "localhost-forward-undo": undo_localhost_forwarding,
+}
+
+
+def run_step(name: str, env: Mapping[str, str]) -> int:
+    """`helix-init step NAME`: 0 on success, 1 with one line on stderr otherwise."""
+    step = STEPS.get(name)
+    if step is None:
+        print(
+            f"helix-init step: unknown step {name!r} (known: {', '.join(STEPS)})", file=sys.stderr
+        )
+        return 64
+    try:
+        step(Level(env))
+    except (StepError, ConfigError, OSError, usersetup.UserSetupError) as exc:
+        print(f"step {name} failed: {exc}", file=sys.stderr)
+        return 1
+    return 0

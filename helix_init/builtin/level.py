@@ -1,0 +1,68 @@
+"""What every built-in step shares: this level's settings and paths, the command runner, output.
+
+Runs in a cont-init step process (never in PID 1). Steps hand results on
+through files under HELIX_INIT_RUN_DIR (dind/paths.py) and exported variables.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from helix_init.dind import DindError
+from helix_init.dind.paths import LevelPaths
+from helix_init.hostcmd import CommandResult
+from helix_init.settings import Settings
+
+
+def run_command(argv: Sequence[str]) -> CommandResult:
+    """The Runner for steps: a step is its own process, so plain subprocess is fine here."""
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return CommandResult(127, "", str(exc))
+    return CommandResult(done.returncode, done.stdout, done.stderr)
+
+
+class Level:
+    """Paths and settings of this level, as the steps share them."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.settings = Settings.from_env(env)
+        paths = LevelPaths(self.settings.run_dir)
+        self.docker_dir = paths.docker_dir
+        self.facts_path = paths.facts_path
+        self.daemon_json = paths.daemon_json
+        self.netplan_path = paths.netplan_path
+        self.dns_path = paths.dns_path
+        self.path_file = paths.path_file
+
+    def facts(self) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads(self.facts_path.read_text())
+        except (OSError, ValueError):
+            raise DindError(f"{self.facts_path} is missing: run the preflight step first") from None
+        return data
+
+    def docker_wanted(self) -> bool:
+        return bool(self.facts().get("can_run_dockerd"))
+
+    def export(self, name: str, value: str) -> None:
+        """Hand a variable to later steps, the services and the CMD (see contenv.py)."""
+        target = self.env.get("HELIX_INIT_ENV_FILE")
+        if target:
+            with open(target, "a") as f:
+                f.write(f"{name}={value}\0")
+
+
+def say(text: str) -> None:
+    """One line of the step's output; the init prefixes and timestamps it."""
+    print(text, flush=True)
+
+
+def which(name: str) -> bool:
+    return shutil.which(name) is not None

@@ -1,0 +1,33 @@
+"""The `user` step: the desktop user from PUID/PGID/UNAME, handed the CMD; runs as root."""
+
+from __future__ import annotations
+
+from helix_init import usersetup
+from helix_init.builtin.level import Level, run_command, say
+from helix_init.hostcmd import check
+from helix_init.problems import ConfigError
+
+
+def set_up_user(level: Level) -> None:
+    """COMPAT: make the desktop user from PUID/PGID/UNAME and hand it the CMD (usersetup.py).
+
+    Prevents files on a bind mount belonging to the image's uid instead of
+    the operator's, as today's images guarantee by adjusting the user at
+    every start.
+    """
+    problems = usersetup.problems(level.env)
+    if problems:
+        raise ConfigError(problems)
+    want = usersetup.wanted(level.env)
+    if want is None:
+        say("PUID, PGID and UNAME are unset: no desktop user to set up")
+        return
+    users, groups = usersetup.read_accounts()
+    ran = usersetup.user_commands(users, groups, want, usersetup.home_owner)
+    for argv in ran:
+        check(run_command, argv)
+        say(f"ran: {' '.join(argv)}")
+    if not ran:
+        say(f"user {want.name} (uid {want.uid}, gid {want.gid}) already in place")
+    for name, value in usersetup.exports(level.env, want).items():
+        level.export(name, value)

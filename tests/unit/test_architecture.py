@@ -1,0 +1,107 @@
+"""The package's shape: no import cycle between its packages and top-level modules."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import helix_init
+
+ROOT = Path(helix_init.__file__).parent
+
+
+def _modules() -> Iterator[tuple[str, Path]]:
+    for path in sorted(ROOT.rglob("*.py")):
+        parts = path.relative_to(ROOT.parent).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        yield ".".join(parts), path
+
+
+def _imports(name: str, path: Path) -> Iterator[str]:
+    """Every helix_init module `name` imports, lazy and TYPE_CHECKING imports included."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            yield module
+            yield from (f"{module}.{a.name}" for a in node.names)
+
+
+def _unit(module: str) -> str | None:
+    """helix_init.dind.netplan -> dind; helix_init.boot -> boot; outside helix_init -> None."""
+    parts = module.split(".")
+    if parts[0] != "helix_init" or len(parts) < 2:
+        return None
+    if (ROOT / parts[1]).is_dir() or (ROOT / f"{parts[1]}.py").exists():
+        return parts[1]
+    return None
+
+
+def unit_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for name, path in _modules():
+        source = _unit(name)
+        if source is None:
+            continue
+        edges = graph.setdefault(source, set())
+        for target in filter(None, map(_unit, _imports(name, path))):
+            if target != source:
+                edges.add(target)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one unit (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                top = stack.pop()
+                group.append(top)
+                if top == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle_between_packages_or_top_level_modules() -> None:
+    graph = unit_graph()
+    assert {"builtin", "dind", "sibling", "dns", "services"} <= graph.keys()
+    assert cycles(graph) == []
+
+
+def test_the_step_libraries_never_import_the_steps() -> None:
+    graph = unit_graph()
+    for library in ("dind", "dns", "sibling", "usersetup"):
+        assert "builtin" not in graph[library], library
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
