@@ -19,6 +19,7 @@ from helix_init import control
 from helix_init.boot import BootPlan, make_plan
 from helix_init.exitcodes import Exit
 from helix_init.problems import ConfigError
+from helix_init.services import lint
 from helix_init.settings import Settings
 
 CONTROL_TIMEOUT = 5.0
@@ -74,6 +75,8 @@ def check(settings: Settings) -> int:
     boot_plan = _plan_or_problems(settings)
     if boot_plan is None:
         return Exit.CONFIG
+    for warning in lint.warnings(boot_plan.services, settings.environ):
+        print(warning)
     enabled = len(boot_plan.services.enabled)
     print(
         f"ok: {len(boot_plan.cont_init)} cont-init step(s), "

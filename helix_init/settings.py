@@ -8,12 +8,16 @@ HELIX_INIT_* name wins.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from helix_init.problems import ConfigError, Problem
+
+MAX_SECONDS = 86_400.0  # every time setting is finite and at most a day (docs/service-limits.md)
+MAX_BYTES = float(1 << 40)
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,8 @@ class Settings:
                 "HELIX_INIT_CMD_WAIT_FOR_SERVICES_MAXTIME", d.cmd_wait_for_services_maxtime
             ),
             kill_gracetime=reader.seconds("HELIX_INIT_KILL_GRACETIME", d.kill_gracetime),
-            service_log_maxbytes=int(
-                reader.seconds("HELIX_INIT_SERVICE_LOG_MAXBYTES", d.service_log_maxbytes)
+            service_log_maxbytes=reader.size(
+                "HELIX_INIT_SERVICE_LOG_MAXBYTES", d.service_log_maxbytes
             ),
             service_log_backups=reader.choice(
                 ("HELIX_INIT_SERVICE_LOG_BACKUPS",), d.service_log_backups, range(0, 1000)
@@ -120,7 +124,7 @@ class _Reader:
                 found.append(Path(raw))
         return tuple(found)
 
-    def seconds(self, name: str, default: float) -> float:
+    def seconds(self, name: str, default: float, maximum: float = MAX_SECONDS) -> float:
         raw = self.env.get(name)
         if raw is None or raw == "":
             return default
@@ -129,10 +133,18 @@ class _Reader:
         except ValueError:
             self.problems.append(Problem(name, f"must be a number, got {raw!r}"))
             return default
+        # inf (or 1e400, which float() reads as inf) made a shutdown that never ends.
         if value < 0 or value != value:
             self.problems.append(Problem(name, f"must be 0 or more, got {raw!r}"))
             return default
+        if not math.isfinite(value) or value > maximum:
+            self.problems.append(Problem(name, f"must be finite, at most {maximum:g}, got {raw!r}"))
+            return default
         return value
+
+    def size(self, name: str, default: int) -> int:
+        """A number of bytes, 0..MAX_BYTES."""
+        return int(self.seconds(name, default, maximum=MAX_BYTES))
 
     def choice(self, names: tuple[str, ...], default: int, allowed: range | tuple[int, ...]) -> int:
         for name in names:

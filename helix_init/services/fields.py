@@ -15,6 +15,13 @@ from typing import Any
 
 from helix_init.problems import Problem
 
+# Bounds every time in a drop-in is checked against (docs/service-limits.md).
+# A day is past any grace, probe or delay an operator means; beyond it a typo
+# (1e300) made a shutdown that never ends.
+MAX_SECONDS = 86_400.0
+MIN_INTERVAL = 0.01  # a probe more often than this is a busy loop (1e-300 took a core)
+NUL = "\0"
+
 
 def toml_type(value: object) -> str:
     """The TOML name of a parsed value's type."""
@@ -70,7 +77,9 @@ class Fields:
         return self.prefix.rstrip(".") or "(top level)"
 
     def key(self, name: str) -> str:
-        return f"{self.prefix}{name}"
+        """The key path of `name`; quoted when it holds a newline or control character,
+        so every message stays one line."""
+        return f"{self.prefix}{name if name.isprintable() else repr(name)}"
 
     def problem(self, key: str, what: str) -> None:
         """Record a problem about `key`, a full key path."""
@@ -107,7 +116,13 @@ class Fields:
         if not isinstance(value, str):
             self.wrong_type(self.key(name), "a string", value)
             return None
+        if NUL in value:
+            self.no_nul(self.key(name))
+            return None
         return value
+
+    def no_nul(self, key: str) -> None:
+        self.problem(key, "contains a NUL byte, which no argv or environment can hold")
 
     def absolute_path(self, name: str) -> str | None:
         value = self.string(name)
@@ -123,8 +138,19 @@ class Fields:
             return default
         return value
 
-    def number(self, name: str, default: float, *, positive: bool = False) -> float:
-        """A number of seconds or a ratio: integer or float, finite, >= 0 (> 0 if `positive`)."""
+    def number(
+        self,
+        name: str,
+        default: float,
+        *,
+        positive: bool = False,
+        minimum: float = 0.0,
+        maximum: float = MAX_SECONDS,
+    ) -> float:
+        """Seconds or a ratio: integer or float, finite, in [minimum, maximum] (> 0 if `positive`).
+
+        `inf`, `nan` and `1e400` (which TOML reads as inf) are refused like any bad value.
+        """
         value = self.table.get(name, default)
         key = self.key(name)
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -136,8 +162,11 @@ class Fields:
         if positive and value <= 0:
             self.problem(key, f"must be > 0, got {value}")
             return default
-        if value < 0:
-            self.problem(key, f"must be >= 0, got {value}")
+        if value < minimum:
+            self.problem(key, f"must be >= {minimum:g}, got {value}")
+            return default
+        if value > maximum:
+            self.problem(key, f"must be <= {maximum:g}, got {value:g}")
             return default
         return float(value)
 
@@ -186,6 +215,9 @@ class Fields:
                 good = False
             elif not item:
                 self.problem(f"{key}[{i}]", "must not be an empty string")
+                good = False
+            elif NUL in item:
+                self.no_nul(f"{key}[{i}]")
                 good = False
         return tuple(value) if good else None
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
-from helix_init.services.fields import Fields
+from helix_init.services.fields import MIN_INTERVAL, Fields
 
 WaitKind = Literal["path", "unix", "tcp"]
 ProbeKind = Literal["unix", "tcp", "http", "command", "docker", "notify"]
@@ -108,7 +108,7 @@ def parse_ready(f: Fields) -> Probe | None:
         return None
     clean = r.only((*PROBE_KINDS, "status", "timeout", "interval"))
     timeout = r.number("timeout", 60.0)
-    interval = r.number("interval", 0.2, positive=True)
+    interval = r.number("interval", 0.2, minimum=MIN_INTERVAL)
     return _probe(r, PROBE_KINDS, clean, timeout, interval)
 
 
@@ -118,8 +118,8 @@ def parse_health(f: Fields, ready: Probe | None) -> Health | None:
     if h is None:
         return None
     clean = h.only((*PROBE_KINDS, "status", "interval", "failures", "timeout"))
-    interval = h.number("interval", 10.0, positive=True)
-    timeout = h.number("timeout", 5.0, positive=True)
+    interval = h.number("interval", 10.0, minimum=MIN_INTERVAL)
+    timeout = h.number("timeout", 5.0, minimum=MIN_INTERVAL)
     failures = h.integer("failures", 3, minimum=1)
     if h.has("notify"):
         h.problem(h.key("notify"), "notify only signals readiness; use another probe kind")

@@ -36,7 +36,8 @@ from helix_init.contenv import VAR_RE, expand
 from helix_init.problems import ConfigError, Problem
 from helix_init.services import graph
 from helix_init.services.conditions import Condition, parse_condition
-from helix_init.services.fields import Fields, suggestion
+from helix_init.services.fields import NUL, Fields, suggestion
+from helix_init.services.limits import exec_problem
 from helix_init.services.probes import (
     Health,
     Probe,
@@ -49,7 +50,9 @@ from helix_init.services.probes import (
 Restart = Literal["always", "on-failure", "never"]
 T = TypeVar("T")
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # fullmatch: `$` let "a\n" through
+MIN_BACKOFF = 0.001  # seconds; restarts faster than a millisecond apart are a busy loop
+MAX_RESTARTS = 1_000_000
 RESTARTS: dict[str, Restart] = {"always": "always", "on-failure": "on-failure", "never": "never"}
 TOP_KEYS = (
     "command", "description", "requires", "wait_for", "ready", "health", "restart",
@@ -167,9 +170,31 @@ def _read_folder(
         return {}
     found: dict[str, ServiceSpec | None] = {}
     sources: dict[str, Path] = {}
+    targets: dict[Path, Path] = {}  # what each entry really is -> the first entry naming it
     for entry in entries:
         if entry.name.startswith(".") or entry.name.startswith("README"):
             continue
+        if not entry.name.isprintable():  # say it on one line, and read nothing from it
+            problems.append(
+                Problem(
+                    repr(str(entry)),
+                    f"invalid service name {entry.name.removesuffix('.toml')!r}: use letters,"
+                    " digits, '_', '.' and '-', starting with a letter or digit",
+                )
+            )
+            continue
+        # A `y.toml` symlink to the s6 folder `y` made two services running one
+        # script; one drop-in (file or folder) is one service, whatever its names.
+        real = entry.resolve()
+        if real in targets:
+            problems.append(
+                Problem(
+                    str(entry),
+                    f"the same drop-in as {targets[real]} (a symlink); one entry per service",
+                )
+            )
+            continue
+        targets[real] = entry
         if entry.is_dir():
             name, spec = entry.name, _read_s6_folder(entry, problems)
         elif entry.is_file() and entry.suffix == ".toml":
@@ -179,7 +204,7 @@ def _read_folder(
                 Problem(str(entry), "not a service: expected NAME.toml or an s6 folder NAME/run")
             )
             continue
-        if not NAME_RE.match(name):
+        if not NAME_RE.fullmatch(name):
             problems.append(
                 Problem(
                     str(entry),
@@ -258,6 +283,8 @@ def _parse_service(
     reason = condition.failure(environ) if condition else None
     secrets = _secrets(f)
     _no_secret_in_argv(f, command or (), secrets)
+    environment = _environment(f)
+    _fits_exec(f, command or (), environment, environ)
     return ServiceSpec(
         name=name,
         command=command or (),
@@ -269,16 +296,16 @@ def _parse_service(
         health=parse_health(f, ready),
         restart=_restart(f),
         backoff=_optional(f, "backoff", _backoff) or d.backoff,
-        max_restarts=f.integer("max_restarts", d.max_restarts, minimum=0),
+        max_restarts=f.integer("max_restarts", d.max_restarts, minimum=0, maximum=MAX_RESTARTS),
         essential=f.boolean("essential", d.essential),
         stop_signal=_stop_signal(f),
         stop_timeout=f.number("stop_timeout", d.stop_timeout),
         user=_account(f, "user", environ, after_cont_init),
         group=_account(f, "group", environ, after_cont_init),
         working_dir=f.absolute_path("working_dir"),
-        environment=MappingProxyType(_environment(f)),
+        environment=MappingProxyType(environment),
         secrets=secrets,
-        required_env=f.strings("required_env") or (),
+        required_env=_variable_names(f, "required_env"),
         inherit_exports=_inherit_exports(f),
         enabled_if=condition,
         enabled=reason is None,
@@ -308,7 +335,7 @@ def _restart(f: Fields) -> Restart:
 def _backoff(b: Fields) -> Backoff:
     b.only(("initial", "max", "jitter", "reset_after"))
     d = Backoff()
-    initial = b.number("initial", d.initial, positive=True)
+    initial = b.number("initial", d.initial, positive=True, minimum=MIN_BACKOFF)
     maximum = b.number("max", max(d.max, initial))  # a large initial alone is not an error
     jitter = b.number("jitter", d.jitter)
     if maximum < initial:
@@ -347,6 +374,9 @@ def _account(
         return None
     if raw is None:
         return None
+    if NUL in raw:
+        f.no_nul(key)
+        return None
     value = expand(raw, environ)
     if not value:
         f.problem(key, f"{raw!r} is empty here (its variable is not set)")
@@ -369,9 +399,11 @@ def _environment(f: Fields) -> dict[str, str]:
     env: dict[str, str] = {}
     for var, value in table.items() if table else ():
         if not _env_name_ok(var):
-            f.problem(f"environment.{var}", "not a valid variable name")
+            f.problem("environment", f"not a valid variable name: {var!r}")
         elif not isinstance(value, str):
             f.wrong_type(f"environment.{var}", "a string", value)
+        elif NUL in value:
+            f.no_nul(f"environment.{var}")
         else:
             env[var] = value
     return env
@@ -381,7 +413,7 @@ def _secrets(f: Fields) -> tuple[Secret, ...]:
     table = f.subtable("secrets")
     secrets: list[Secret] = []
     for var, value in table.items() if table else ():
-        key = f"secrets.{var}"
+        key = f"secrets.{var if var.isprintable() else repr(var)}"
         if not isinstance(value, dict):
             f.wrong_type(key, 'a table such as { env = "VAR" } or { file = "/path" }', value)
             continue
@@ -415,7 +447,11 @@ def _no_secret_in_argv(f: Fields, command: tuple[str, ...], secrets: tuple[Secre
 
 
 def _env_name_ok(name: str) -> bool:
-    return bool(name) and "=" not in name and "\0" not in name
+    """Plain: no '=', and no whitespace or control character (a newline in a name broke
+    supervisord's config); anything else a process environment can carry is allowed."""
+    return (
+        bool(name) and "=" not in name and name.isprintable() and not any(c.isspace() for c in name)
+    )
 
 
 def _inherit_exports(f: Fields) -> bool | tuple[str, ...]:
@@ -425,7 +461,27 @@ def _inherit_exports(f: Fields) -> bool | tuple[str, ...]:
     if not isinstance(value, list):
         f.wrong_type("inherit_exports", "a boolean or an array of variable names", value)
         return True
-    return f.strings("inherit_exports") or ()
+    return _variable_names(f, "inherit_exports")
+
+
+def _variable_names(f: Fields, key: str) -> tuple[str, ...]:
+    names = f.strings(key) or ()
+    for i, name in enumerate(names):
+        if not _env_name_ok(name):
+            f.problem(f"{key}[{i}]", f"not a valid variable name: {name!r}")
+    return tuple(n for n in names if _env_name_ok(n))
+
+
+def _fits_exec(
+    f: Fields, command: tuple[str, ...], table: Mapping[str, str], environ: Mapping[str, str]
+) -> None:
+    """The container's variables and the service's own must fit one exec (see limits.py)."""
+    env = dict(environ)
+    for name, value in table.items():
+        env[name] = expand(value, env)
+    what = exec_problem((expand(a, env) for a in command), env)
+    if what:
+        f.problem("environment", what)
 
 
 def _check_requires(specs: list[ServiceSpec], names: set[str], problems: list[Problem]) -> None:

@@ -29,6 +29,7 @@ from helix_init.services import readiness
 from helix_init.services.backoff import RestartClock
 from helix_init.services.engine import Engine, EngineError
 from helix_init.services.environ import ServiceEnv
+from helix_init.services.limits import exec_problem
 from helix_init.services.notify import NotifyListener
 from helix_init.services.probes import Probe, WaitFor
 from helix_init.services.render import EnginePaths, Launch, signal_number
@@ -133,7 +134,7 @@ class ServiceRunner:
                 return
             self.stop_requested = False
             self._to(Event.START, "start requested")
-            self.clock.failures = 0
+            self.clock.reset()
             self.begin()
 
     # -- the life loop -----------------------------------------------------------
@@ -260,9 +261,13 @@ class ServiceRunner:
         env = made.env
         files = made.secret_files
         run_as = self.run_as
+        argv = tuple(expand(arg, env) for arg in spec.command)
+        unfit = launch_problem(argv, env)
+        if unfit:
+            return unfit
         launch = Launch(
             name=spec.name,
-            argv=tuple(expand(arg, env) for arg in spec.command),
+            argv=argv,
             env=env,
             secret_files=files,
             uid=run_as.uid if run_as else None,
@@ -523,6 +528,16 @@ class ServiceRunner:
             "essential": self.spec.essential,
             "reason": self.reason,
         }
+
+
+def launch_problem(argv: tuple[str, ...], env: dict[str, str]) -> str | None:
+    """What would make every start fail the same way (a step exported it): give up, loudly."""
+    for name, value in env.items():
+        if "\0" in value:
+            return f"variable {name} holds a NUL byte, which no environment can carry"
+    if any("\0" in arg for arg in argv):
+        return "its command holds a NUL byte after ${VAR} expansion"
+    return exec_problem(argv, env)
 
 
 def _notifies(spec: ServiceSpec) -> bool:
