@@ -131,7 +131,8 @@ def status(settings: Settings, as_json: bool) -> int:
         return Exit.OK
     print(f"stage: {st['stage']}   ready: {'yes' if st['ready'] else 'no'}   init pid: {st['pid']}")
     services = st.get("services") or {}
-    rows = [("SERVICE", "STATE", "READY", "PID", "UPTIME", "RESTARTS", "LAST EXIT / NOTE")]
+    header = ("SERVICE", "STATE", "READY", "PID", "UPTIME", "RESTARTS", "CPU", "RSS", "FDS")
+    rows = [(*header, "LAST EXIT / NOTE")]
     for s in services.get("services", []):
         note = s["reason"] if s["state"] != "ready" else (s["last_exit"] or "")
         if s["next_retry_in"] is not None:
@@ -144,14 +145,15 @@ def status(settings: Settings, as_json: bool) -> int:
                 str(s["pid"] or "-"),
                 _duration(s["uptime"]),
                 str(s["restarts"]),
+                *_usage_cells(s.get("usage")),
                 note,
             )
         )
     for s in services.get("disabled", []):
-        rows.append((s["name"], "disabled", "-", "-", "-", "-", s["reason"]))
-    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+        rows.append((s["name"], "disabled", *("-",) * 7, s["reason"]))
+    widths = [max(len(r[i]) for r in rows) for i in range(9)]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[6])
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[9])
     if docker is not None and not docker["can_run_dockerd"]:
         print(f"docker: not at this level: {docker['why_not']}")
     if dns is not None:
@@ -165,6 +167,14 @@ def status(settings: Settings, as_json: bool) -> int:
     for name, step in sorted(st.get("exports", {}).items()):
         print(f"export {name} (from step {step})")
     return Exit.OK
+
+
+def _usage_cells(usage: dict[str, Any] | None) -> tuple[str, str, str]:
+    """CPU time, RSS and open fds of a service's processes, summed (services/usage.py)."""
+    if not usage:
+        return ("-", "-", "-")
+    rss = usage["rss_bytes"] / (1 << 20)
+    return (f"{usage['cpu_seconds']:.1f}s", f"{rss:.1f}M", str(usage["fds"]))
 
 
 def _docker_facts(settings: Settings) -> dict[str, Any] | None:

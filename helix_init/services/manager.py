@@ -15,6 +15,7 @@ ENGINE_RESTARTS engine deaths within ENGINE_WINDOW seconds stop the container.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import os
 import time
@@ -27,6 +28,7 @@ from helix_init.logsink import Log
 from helix_init.reaper import Reaper
 from helix_init.rootfiles import write_private
 from helix_init.services.backoff import RestartClock
+from helix_init.services.cgroup import detect_base
 from helix_init.services.engine import Engine, EngineError
 from helix_init.services.environ import ServiceEnv, service_env
 from helix_init.services.logtail import MIN_SECRET, LogMirror
@@ -74,7 +76,9 @@ class ServiceManager:
             changed=self._changed,
             gave_up=self._gave_up,
             add_secret=self.mirror.mask,
+            cgroups=detect_base(),
         )
+        self._cgroups = ctx.cgroups
         for spec in enabled:
             self.runners[spec.name] = ServiceRunner(
                 spec, ctx, _run_as(spec), RestartClock(spec.backoff)
@@ -210,6 +214,11 @@ class ServiceManager:
         for runner in self.runners.values():
             if runner.notify is not None:
                 runner.notify.close()
+            if runner.cgroup is not None:
+                runner.cgroup.remove()
+        if self._cgroups is not None:
+            with contextlib.suppress(OSError):
+                self._cgroups.rmdir()
 
     async def _stop_levels(self, why: str, *, final: bool = False) -> None:
         for level in self.plan.stop_levels:
@@ -230,6 +239,7 @@ class ServiceManager:
                 "pid": self.engine.child.pid if self.engine.alive and self.engine.child else None,
                 "restarts": len(self._engine_deaths),
             },
+            "cgroups": str(self._cgroups) if self._cgroups else None,
         }
 
     async def control(self, action: str, name: str) -> tuple[bool, str]:

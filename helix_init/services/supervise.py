@@ -17,16 +17,18 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from helix_init.cmd import RunAs
 from helix_init.contenv import expand
 from helix_init.logsink import Log
-from helix_init.procgroup import group_alive, signal_group
+from helix_init.procgroup import signal_group
 from helix_init.reaper import Reaper
 from helix_init.rootfiles import write_private
 from helix_init.services import readiness
 from helix_init.services.backoff import RestartClock
+from helix_init.services.cgroup import RunProcesses, ServiceCgroup
 from helix_init.services.engine import Engine, EngineError
 from helix_init.services.environ import ServiceEnv
 from helix_init.services.limits import exec_problem
@@ -35,6 +37,7 @@ from helix_init.services.probes import Probe, WaitFor
 from helix_init.services.render import EnginePaths, Launch, signal_number
 from helix_init.services.spec import ServiceSpec
 from helix_init.services.state import Event, State, next_state
+from helix_init.services.usage import usage
 
 EXIT_INFO_TIMEOUT = 3.0  # how long supervisord may take to notice an exit we saw
 KILL_MARGIN = 5.0  # past stop_timeout, supervisord has KILLed; we double-check after this
@@ -55,6 +58,7 @@ class ServiceContext:
     changed: Callable[[], None]
     gave_up: Callable[[str, str], None]
     add_secret: Callable[[str], None]
+    cgroups: Path | None = None  # where service cgroups go; None: track descendants
 
 
 class _Forced(Exception):
@@ -82,8 +86,13 @@ class ServiceRunner:
         self.next_retry: float | None = None
         self.ready_event = asyncio.Event()
         self.notify = (
-            NotifyListener(ctx.paths.notify_socket(spec.name)) if _notifies(spec) else None
+            NotifyListener(ctx.paths.notify_socket(spec.name), self.owns, self._refused)
+            if _notifies(spec)
+            else None
         )
+        self.cgroup = ServiceCgroup(ctx.cgroups / spec.name) if ctx.cgroups else None
+        self.procs: RunProcesses | None = None  # the last run's processes, until the next
+        self._refused_said = -60.0
         self._exit: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._run_started = 0.0
@@ -99,6 +108,9 @@ class ServiceRunner:
 
     # -- control ---------------------------------------------------------------
     def begin(self) -> None:
+        if self.cgroup is not None and not self.cgroup.create():
+            self.ctx.log.warn(f"service {self.spec.name}: cannot make {self.cgroup.path}")
+            self.cgroup = None
         if self.notify is not None and self.notify._sock is None:
             self.notify.open(self.run_as.uid if self.run_as else None)
         self._task = asyncio.get_running_loop().create_task(self._life())
@@ -294,6 +306,7 @@ class ServiceRunner:
             if self._starting.done():
                 self._starting = None
         self.started_at = time.time()
+        self._track(self.pid)
         self._exit = _pid_exit(self.pid)
         self._to(Event.SPAWN, f"pid {self.pid}")
 
@@ -367,6 +380,7 @@ class ServiceRunner:
             notify = self.notify
 
             async def notified() -> bool:
+                notify.recheck()
                 return notify.ready.is_set()
 
             return notified
@@ -439,12 +453,12 @@ class ServiceRunner:
             try:
                 await self.ctx.engine.call("supervisor.stopProcess", self.spec.name, False)
             except EngineError:
-                signal_group(self.pid, signal_number(self.spec.stop_signal))
+                self._signal_all(signal_number(self.spec.stop_signal))
             timeout = self.spec.stop_timeout + KILL_MARGIN
             done, _ = await asyncio.wait([self._exit], timeout=timeout)
             if not done:
-                self.ctx.log.warn(f"service {self.spec.name}: still running; killing its group")
-                signal_group(self.pid, signal.SIGKILL)
+                self.ctx.log.warn(f"service {self.spec.name}: still running; killing it all")
+                self._signal_all(signal.SIGKILL)
                 await asyncio.shield(self._exit)
             await self._exit_info()  # supervisord must have settled before a new start
         await self._wait_group_gone()
@@ -470,20 +484,49 @@ class ServiceRunner:
                 pid = int(info.get("pid") or 0) or None
         if pid is not None:
             self.pid, self._exit = pid, _pid_exit(pid)
+            self._track(pid)
+
+    def _track(self, pid: int | None) -> None:
+        """A new run: its processes are its cgroup, or its group, session and descendants."""
+        if pid is not None:
+            self.procs = RunProcesses(pid, self.cgroup)
+            self.procs.enter()
+
+    def _signal_all(self, sig: int) -> None:
+        if self.procs is not None:
+            self.procs.signal(sig)
+
+    def owns(self, pid: int) -> bool:
+        """Whether `pid` is one of this service's processes (its notify socket asks)."""
+        return self.procs is not None and pid in self.procs.members()
+
+    def _refused(self, pid: int) -> None:
+        now = time.monotonic()
+        if now - self._refused_said < 60:  # once a minute: a flood must not flood the log
+            return
+        self._refused_said = now
+        self.ctx.log.warn(
+            f"service {self.spec.name}: ignored a notify message from pid {pid}, which is not"
+            " one of the service's processes"
+        )
 
     async def _wait_group_gone(self) -> None:
-        """Nothing of the last run may outlive it: TERM, then KILL, what is left in its group."""
-        pgid = self.pid
-        if pgid is None or not group_alive(pgid):
+        """Nothing of the last run may outlive it: TERM, then KILL, what is left of it.
+
+        "What is left" is the service's cgroup (a setsid or double-forked
+        daemon cannot leave it), else its group, session and descendants seen.
+        """
+        procs = self.procs
+        if procs is None or not procs.alive():
             return
-        signal_group(pgid, signal_number(self.spec.stop_signal))
+        procs.signal(signal_number(self.spec.stop_signal))
         deadline = time.monotonic() + self.spec.stop_timeout
-        while group_alive(pgid) and time.monotonic() < deadline:
+        while procs.alive() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        if group_alive(pgid):
+        if procs.alive():
             self.ctx.log.warn(f"service {self.spec.name}: leftover processes; killing them")
-            signal_group(pgid, signal.SIGKILL)
-            while group_alive(pgid):
+            procs.signal(signal.SIGKILL)
+            while procs.alive():
                 await asyncio.sleep(0.05)
 
     # -- state -----------------------------------------------------------------------
@@ -527,6 +570,7 @@ class ServiceRunner:
             "next_retry_in": round(self.next_retry - now, 2) if self.next_retry else None,
             "essential": self.spec.essential,
             "reason": self.reason,
+            "usage": usage(self.procs.members()).as_dict() if self.procs and self.pid else None,
         }
 
 

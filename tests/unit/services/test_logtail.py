@@ -165,3 +165,62 @@ def test_the_mirror_prefixes_each_line_and_masks_secrets(tmp_path: Path) -> None
         "[agent] connecting with ********",
         "[agent] abc stays",
     ]
+
+
+def test_a_mirror_far_behind_skips_the_oldest_deleted_files_and_counts_their_lines(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "svc.log"
+    w = Writer(log, backups=1)
+    followed = _Followed("svc", log)
+    per_file = 3 * MAX_PER_TICK // len(b"line 1234567\n")
+    shown: list[str] = []
+    n = 0
+    for _ in range(8):  # each turn reads one MAX_PER_TICK of a file three times that size
+        w.write(lines(per_file, n))
+        n += per_file
+        w.rotate()
+        shown += followed.read()
+    w.write(lines(10, n))
+    n += 10
+    shown += followed.close()
+    assert followed.skipped > 0
+    assert len(shown) + followed.skipped == n  # every line shown or counted, none twice
+    numbers = [int(s.split()[1]) for s in shown]
+    assert numbers == sorted(numbers) and numbers[-10:] == list(range(n - 10, n))
+
+
+def test_what_is_held_open_is_read_after_supervisord_deleted_it(tmp_path: Path) -> None:
+    log = tmp_path / "svc.log"
+    w = Writer(log, backups=1)
+    followed = _Followed("svc", log)
+    w.write(lines(1))
+    assert followed.read() == expected(1)
+    w.write(lines(1, 1))
+    w.rotate()
+    assert followed.read() == expected(1, 1)  # the turn opened the new NAME.log too
+    w.write(lines(1, 2))
+    w.rotate()
+    w.write(lines(1, 3))
+    w.rotate()  # the file with line 2 is deleted now; it was held
+    w.write(lines(1, 4))
+    assert followed.read() == expected(3, 2)
+    assert followed.skipped == 0
+
+
+def test_the_mirror_says_how_many_lines_it_skipped(tmp_path: Path) -> None:
+    out = io.BytesIO()
+    mirror = LogMirror(Log(stream=out))
+    log = tmp_path / "flood.log"
+    Writer(log, backups=1)
+    mirror.follow("flood", log)
+    mirror._files["flood"].skipped = 1234
+    mirror.tick()
+    mirror._files["flood"].skipped = 5
+    mirror.tick()  # said once per SKIP_REPORT_EVERY: the next count waits
+    mirror.stop()  # and is said at the end
+    said = [line.split(" ", 1)[1] for line in out.getvalue().decode().splitlines()]
+    assert len(said) == 2
+    assert said[0].startswith("[helix-init] WARNING: service flood: 1234 log line(s) not shown")
+    assert f"{log} has the newest lines" in said[0]
+    assert "service flood: 5 log line(s)" in said[1]
