@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from helix_init import cmd as cmdmod
-from helix_init import control, usersetup
+from helix_init import control, sigmask, usersetup
 from helix_init.contenv import Exports
 from helix_init.dind.plancheck import problems_from_env as dind_problems
 from helix_init.dropins import Step, discover_steps
@@ -46,10 +46,8 @@ from helix_init.steprunner import StepRunner, run_folder
 if TYPE_CHECKING:  # the engine client (xmlrpc, http, ssl) loads only when services exist
     from helix_init.services.manager import ServiceManager
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 ENV_FILE = "env.json"  # in the run dir: what cont-init exported, root only
 KILL_WAIT = 5.0  # after KILL, how long to wait for the kernel (a D-state process can stall)
-FORWARDED_SIGNALS = (signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
 
 
 @dataclass(frozen=True)
@@ -93,11 +91,12 @@ def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
 
 
 class Boot:
-    def __init__(self, settings: Settings, log: Log) -> None:
+    def __init__(self, settings: Settings, log: Log, held: sigmask.Held | None = None) -> None:
         self.settings = settings
         self.log = log
+        self.held = held
         self.loop = asyncio.get_running_loop()
-        self.reaper = Reaper(self.loop)
+        self.reaper = Reaper(self.loop, sigmask.keep_ignored(held.ignored if held else ()))
         self.is_pid1 = os.getpid() == 1
         self.stop_requested = asyncio.Event()
         self.exit_code: int | None = None  # the first cause of the end wins
@@ -156,28 +155,36 @@ class Boot:
                 )
             else:
                 self.log.warn("not PID 1 and could not become a subreaper; orphans go elsewhere")
-        for sig in STOP_SIGNALS:
-            self.loop.add_signal_handler(sig, self.on_stop_signal, sig)
-        for sig in FORWARDED_SIGNALS:
+        for stop in sigmask.STOP:
+            self.loop.add_signal_handler(stop, self.on_stop_signal, stop)
+        for sig in sigmask.FORWARDED:
             self.loop.add_signal_handler(sig, self.forward_signal, sig)
+        if self.held is not None:  # what arrived while held is acted on before anything starts
+            sigmask.release(self.held, self.on_signal)
 
-    def on_stop_signal(self, sig: signal.Signals) -> None:
+    def on_signal(self, sig: int) -> None:
+        if sig in sigmask.STOP:
+            self.on_stop_signal(sig)
+        else:
+            self.forward_signal(sig)
+
+    def on_stop_signal(self, sig: int) -> None:
         if self.stop_requested.is_set():
-            self.log.info(f"got {sig.name} again; shutdown is already under way")
+            self.log.info(f"got {sigmask.name(sig)} again; shutdown is already under way")
             return
-        self.log.info(f"got {sig.name}: graceful shutdown")
+        self.log.info(f"got {sigmask.name(sig)}: graceful shutdown")
         self.stop_requested.set()
         if self.runner is not None:
             self.runner.stop_current()
 
-    def forward_signal(self, sig: signal.Signals) -> None:
+    def forward_signal(self, sig: int) -> None:
         if self.cmd is not None and self.cmd.running:
             try:
                 os.kill(self.cmd.pid, sig)
             except ProcessLookupError:
                 pass
         else:
-            self.log.debug(f"got {sig.name}; no CMD running to forward it to")
+            self.log.debug(f"got {sigmask.name(sig)}; no CMD running to forward it to")
 
     def prepare_folders(self, plan: BootPlan) -> str | None:
         """Make HELIX_INIT_RUN_DIR ours again, and the service log folder; why not, if we cannot.
@@ -458,8 +465,10 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def run(settings: Settings, cmd: Sequence[str], log: Log) -> int:
+def run(settings: Settings, cmd: Sequence[str], log: Log, held: sigmask.Held | None = None) -> int:
+    """Boot; `held`: the signals the entry point holds until the handlers exist (sigmask.py)."""
+
     async def main() -> int:
-        return await Boot(settings, log).run(cmd)
+        return await Boot(settings, log, held).run(cmd)
 
     return asyncio.run(main())

@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 
-from helix_init import __version__
-from helix_init.exitcodes import Exit
-from helix_init.logsink import Log
-from helix_init.problems import ConfigError
-from helix_init.settings import Settings
+from helix_init import sigmask  # main() holds the signals PID 1 must not lose, first thing
+
+# Nothing else at import: what main() does before its first statement must take
+# no time (even `typing` is a few ms); the rest is imported once signals are held.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from helix_init.settings import Settings
 
 # Programs the shipped drop-ins run (each a process of its own, never PID 1).
 HELPERS = ("step", "run-dockerd", "dns-relay", "bridge-guard")
@@ -42,7 +43,14 @@ USAGE = __doc__.split("\n\n")[1] if __doc__ else ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    held = sigmask.hold()  # before anything takes time: see sigmask.py
     args = list(sys.argv[1:] if argv is None else argv)
+    if not _boots(args):  # a command or a helper: signals behave as usual at once
+        sigmask.release(held)
+    from helix_init.exitcodes import Exit
+    from helix_init.problems import ConfigError
+    from helix_init.settings import Settings
+
     try:
         settings = Settings.from_env(os.environ)
     except ConfigError as exc:
@@ -54,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"usage:\n{USAGE}")
         return Exit.OK
     if first in ("--version", "version"):
+        from helix_init import __version__
+
         print(f"helix-init {__version__}")
         return Exit.OK
     if first in COMMANDS and (first != "env" or _asks_for_a_services_env(args[1:])):
@@ -65,15 +75,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif first.startswith("-"):
         print(f"helix-init: unknown option {first}; see helix-init --help", file=sys.stderr)
         return Exit.USAGE
-    return _boot(settings, args)
+    return _boot(settings, args, held)
 
 
-def _boot(settings: Settings, cmd: list[str]) -> int:
+def _boots(args: list[str]) -> bool:
+    """Whether these arguments boot the init (the CMD), before anything is imported."""
+    first = args[0] if args else ""
+    if first in ("-h", "--help", "help", "--version", "version", *HELPERS):
+        return False
+    if first in COMMANDS:
+        return first == "env" and not _asks_for_a_services_env(args[1:])
+    return first == "--" or not first.startswith("-")
+
+
+def _boot(settings: Settings, cmd: list[str], held: sigmask.Held) -> int:
+    import traceback
+
     from helix_init import boot
+    from helix_init.exitcodes import Exit
+    from helix_init.logsink import Log
 
     log = Log(verbosity=settings.verbosity)
     try:
-        return boot.run(settings, cmd, log)
+        return boot.run(settings, cmd, log, held)
     except Exception:
         log.error("internal error in helix-init (a bug); traceback follows")
         for line in traceback.format_exc().splitlines():
@@ -82,6 +106,8 @@ def _boot(settings: Settings, cmd: list[str]) -> int:
 
 
 def _helper_command(name: str, args: list[str]) -> int:
+    from helix_init.exitcodes import Exit
+
     if name == "step":
         from helix_init.builtin import run_step
 
@@ -113,6 +139,7 @@ def _asks_for_a_services_env(args: list[str]) -> bool:
 
 def _operator_command(name: str, args: list[str], settings: Settings) -> int:
     from helix_init import operator
+    from helix_init.exitcodes import Exit
 
     try:
         return operator.run(name, args, settings)

@@ -48,6 +48,17 @@ class Child:
         return not self.exited.done()
 
 
+def _both(first: Callable[[], None], then: Callable[[], None] | None) -> Callable[[], None]:
+    if then is None:
+        return first
+
+    def run() -> None:
+        first()
+        then()
+
+    return run
+
+
 def become_subreaper() -> bool:
     """Ask the kernel to re-parent our orphaned descendants to us (prctl); True on success."""
     try:
@@ -58,8 +69,13 @@ def become_subreaper() -> bool:
 
 
 class Reaper:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, child_setup: Callable[[], None] | None = None
+    ) -> None:
         self._loop = loop
+        # Run in every child before its exec (sigmask.keep_ignored: what the
+        # caller had ignored stays ignored); None, the usual case, keeps vfork.
+        self._child_setup = child_setup
         self._children: dict[int, Child] = {}
         # pid -> (number of the reap, exit code). The number tells an exit that
         # happened during a spawn from a stale one of an earlier process with
@@ -93,6 +109,8 @@ class Reaper:
         umask: int = -1,
     ) -> Child:
         reaps_before = self._reaps
+        if self._child_setup is not None:
+            preexec_fn = _both(self._child_setup, preexec_fn)
         try:
             popen = subprocess.Popen(
                 list(argv),
