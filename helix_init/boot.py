@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import stat
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from helix_init import cmd as cmdmod
-from helix_init import control, sigmask, usersetup
+from helix_init import control, rundir, sigmask, usersetup
 from helix_init.contenv import Exports
 from helix_init.dind.plancheck import problems_from_env as dind_problems
 from helix_init.dropins import Step, discover_steps
@@ -36,17 +35,14 @@ from helix_init.problems import ConfigError, Problem
 from helix_init.procgroup import signal_group
 from helix_init.reaper import Child, Reaper, SpawnError, become_subreaper
 from helix_init.rootfiles import temporary
-from helix_init.services.engine import EngineError
-from helix_init.services.render import EnginePaths
-from helix_init.services.spec import ServicePlan, load_services
 from helix_init.settings import Settings
 from helix_init.sibling import problems_from_env
 from helix_init.steprunner import StepRunner, run_folder
 
-if TYPE_CHECKING:  # the engine client (xmlrpc, http, ssl) loads only when services exist
+if TYPE_CHECKING:  # services.d's parser and the engine client load only when services exist
     from helix_init.services.manager import ServiceManager
+    from helix_init.services.spec import ServicePlan
 
-ENV_FILE = "env.json"  # in the run dir: what cont-init exported, root only
 KILL_WAIT = 5.0  # after KILL, how long to wait for the kernel (a D-state process can stall)
 
 
@@ -65,6 +61,8 @@ def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
     cont_init, problems = discover_steps(settings.cont_init_dir)
     cont_finish, more = discover_steps(settings.cont_finish_dir)
     problems += more
+    from helix_init.services.spec import ServicePlan, load_services  # not the engine client
+
     services = ServicePlan()
     try:
         services = load_services(settings.services_dir, settings.environ)
@@ -197,18 +195,17 @@ class Boot:
         output there, which the init cannot mask (only its stdout copy is).
         """
         s = self.settings
-        engine = EnginePaths(s.run_dir, s.service_log_dir)
-        env_file = s.run_dir / ENV_FILE
+        env_file = s.run_dir / rundir.ENV_FILE
         try:
             s.run_dir.mkdir(parents=True, exist_ok=True)
             # Never group/world-writable, whatever umask we were given: anyone who
             # can write here can swap control.sock or supervisor.sock for their own.
             os.chmod(s.run_dir, stat.S_IMODE(os.stat(s.run_dir).st_mode) & ~0o022)
-            for path in (s.sock_path, s.ready_path, s.run_dir / "steps", *engine.owned):
+            for path in rundir.cleared(s.run_dir):
                 _remove(path)
-            for path in (env_file, temporary(env_file), temporary(engine.conf)):
+            for path in (temporary(env_file), temporary(s.run_dir / rundir.SUPERVISORD_CONF)):
                 _remove(path)
-            (s.run_dir / "steps").mkdir(mode=0o700)
+            (s.run_dir / rundir.STEPS).mkdir(mode=0o700)
         except OSError as exc:
             return f"HELIX_INIT_RUN_DIR: cannot write {s.run_dir}: {exc.strerror or exc}"
         if plan.services.services:
@@ -226,9 +223,9 @@ class Boot:
     # -- stage 1 -------------------------------------------------------------
     async def run_cont_init(self, plan: BootPlan) -> None:
         s = self.settings
-        shell = shutil.which("bash") or "/bin/sh"
+        shell = _which("bash") or "/bin/sh"
         self.runner = StepRunner(
-            self.reaper, self.log, self.exports, s.run_dir / "steps", shell, s.step_prelude
+            self.reaper, self.log, self.exports, s.run_dir / rundir.STEPS, shell, s.step_prelude
         )
         await self.runner.source_prelude(s.step_timeout)
         outcome = await run_folder(
@@ -241,9 +238,9 @@ class Boot:
             stop_requested=self.stop_requested,
         )
         try:
-            self.exports.save(s.run_dir / ENV_FILE)
+            self.exports.save(s.run_dir / rundir.ENV_FILE)
         except OSError as exc:  # a full run dir: one line and exit 73, not a traceback
-            where = s.run_dir / ENV_FILE
+            where = s.run_dir / rundir.ENV_FILE
             self.finish(
                 Exit.CANT_CREATE, f"HELIX_INIT_RUN_DIR: cannot write {where}: {exc.strerror}"
             )
@@ -265,6 +262,8 @@ class Boot:
             return
         # enabled_if is decided now, after cont-init: steps create the files and
         # export the variables that switch services on (daemon.json -> dockerd).
+        from helix_init.services.spec import load_services
+
         try:  # accounts must exist now: the user step may have been removed or failed
             services = load_services(
                 self.settings.services_dir, self.exports.current(), after_cont_init=True
@@ -274,6 +273,7 @@ class Boot:
                 self.log.error(str(problem))
             self.finish(Exit.CONFIG, "services cannot start as configured; nothing was started")
             return
+        from helix_init.services.engine import EngineError
         from helix_init.services.manager import ServiceManager
 
         self.services = ServiceManager(services, self.settings, self.reaper, self.log, self.exports)
@@ -457,12 +457,30 @@ class Boot:
                 pass
 
 
+def _which(program: str) -> str | None:
+    """shutil.which for the init's own PATH, without loading shutil."""
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(folder or ".", program)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return None
+
+
 def _remove(path: Path) -> None:
-    """Remove a file, socket, symlink or folder tree; nothing there is fine."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
+    """Remove a file, socket, symlink or folder tree; nothing there is fine.
+
+    Not shutil.rmtree: shutil loads its compressors, ~0.6 MiB of an idle PID 1.
+    """
+    if not (path.is_dir() and not path.is_symlink()):
         path.unlink(missing_ok=True)
+        return
+    for root, dirs, files in os.walk(path, topdown=False):  # never follows a symlink
+        for name in files:
+            os.unlink(os.path.join(root, name))
+        for name in dirs:
+            entry = os.path.join(root, name)
+            os.unlink(entry) if os.path.islink(entry) else os.rmdir(entry)
+    os.rmdir(path)
 
 
 def run(settings: Settings, cmd: Sequence[str], log: Log, held: sigmask.Held | None = None) -> int:

@@ -17,7 +17,6 @@ so its own clean-up never calls waitpid on a pid we already reaped.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import signal
 import subprocess
@@ -61,6 +60,8 @@ def _both(first: Callable[[], None], then: Callable[[], None] | None) -> Callabl
 
 def become_subreaper() -> bool:
     """Ask the kernel to re-parent our orphaned descendants to us (prctl); True on success."""
+    import ctypes  # only below another init: PID 1 itself never needs it
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from helix_init import rundir
 from helix_init.problems import ConfigError, Problem
 
 MAX_SECONDS = 86_400.0  # every time setting is finite and at most a day (docs/service-limits.md)
@@ -45,11 +46,11 @@ class Settings:
     @property
     def sock_path(self) -> Path:
         """The init's control socket (root only)."""
-        return self.run_dir / "control.sock"
+        return self.run_dir / rundir.CONTROL_SOCK
 
     @property
     def ready_path(self) -> Path:
-        return self.run_dir / "ready"
+        return self.run_dir / rundir.READY
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:

@@ -7,7 +7,6 @@ wrong type, what was expected and what was found, in TOML's words: a TOML
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Collection, Iterator
 from datetime import date, datetime, time
@@ -56,6 +55,8 @@ def shown(value: object) -> str:
 
 def suggestion(word: str, choices: Collection[str]) -> str:
     """' (did you mean 'x'?)' for the closest choice, or '' when nothing is close."""
+    import difflib  # only for a drop-in with a typo: PID 1 does not load it at every boot
+
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from helix_init import rundir
 from helix_init.services.spec import ServiceSpec
 
 SVCEXEC = Path(__file__).with_name("svcexec.py")
@@ -31,23 +32,23 @@ class EnginePaths:
 
     @property
     def conf(self) -> Path:
-        return self.run_dir / "supervisord.conf"
+        return self.run_dir / rundir.SUPERVISORD_CONF
 
     @property
     def socket(self) -> Path:
-        return self.run_dir / "supervisor.sock"
+        return self.run_dir / rundir.SUPERVISOR_SOCK
 
     @property
     def launch_dir(self) -> Path:
-        return self.run_dir / "services"
+        return self.run_dir / rundir.LAUNCH_DIR
 
     @property
     def notify_dir(self) -> Path:
-        return self.run_dir / "notify"
+        return self.run_dir / rundir.NOTIFY_DIR
 
     @property
     def pidfile(self) -> Path:
-        return self.run_dir / "supervisord.pid"
+        return self.run_dir / rundir.SUPERVISORD_PID
 
     @property
     def owned(self) -> tuple[Path, ...]:

@@ -24,7 +24,6 @@ import pwd
 import re
 import signal
 import stat
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,6 +259,8 @@ def _read_toml(
             Problem(where, f"not UTF-8 text (byte 0x{data[e.start]:02x} on line {line})")
         )
         return None
+    import tomllib  # here, not at the top: an empty services.d costs PID 1 nothing
+
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

@@ -1,0 +1,200 @@
+"""A lean PID 1: an idle init has loaded only what boot needs, pinned here module by module.
+
+Read where it is decided: the real init as PID 1, run with
+PYTHONPROFILEIMPORTTIME=1, lists on its stderr every module it imports, in
+order; the list is read while the CMD runs (the init is idle, fully booted),
+before anything is stopped. A module that is new in that list fails this test
+on purpose: add it to the allowlist only if boot really needs it, else import
+it where it is used (`import X` inside the function, as boot.py does for the
+services' engine).
+"""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+from conftest import Pid1, wait_until
+
+pytestmark = pytest.mark.process
+
+# helix_init modules an idle PID 1 with no services may have loaded.
+HELIX_INIT = {
+    "helix_init",
+    "helix_init.boot",
+    "helix_init.cli",
+    "helix_init.cmd",
+    "helix_init.contenv",
+    "helix_init.control",
+    "helix_init.dind",
+    "helix_init.dind.plancheck",
+    "helix_init.dropins",
+    "helix_init.exitcodes",
+    "helix_init.hostcmd",
+    "helix_init.logsink",
+    "helix_init.problems",
+    "helix_init.procgroup",
+    "helix_init.reaper",
+    "helix_init.rootfiles",
+    "helix_init.rundir",
+    "helix_init.services",
+    "helix_init.services.conditions",
+    "helix_init.services.fields",
+    "helix_init.services.graph",
+    "helix_init.services.limits",
+    "helix_init.services.probes",
+    "helix_init.services.spec",
+    "helix_init.settings",
+    "helix_init.shellstep",
+    "helix_init.sibling",
+    "helix_init.sigmask",
+    "helix_init.steprunner",
+    "helix_init.usersetup",
+}
+# Top-level standard-library packages it may have loaded: asyncio and what it
+# brings (concurrent, logging, socket, selectors, inspect), json, dataclasses.
+STDLIB = {
+    "abc",
+    "array",
+    "ast",
+    "asyncio",
+    "atexit",
+    "codecs",
+    "collections",
+    "concurrent",
+    "contextlib",
+    "contextvars",
+    "copy",
+    "copyreg",
+    "dataclasses",
+    "datetime",
+    "dis",
+    "encodings",
+    "enum",
+    "errno",
+    "fcntl",
+    "fnmatch",
+    "functools",
+    "genericpath",
+    "grp",
+    "heapq",
+    "importlib",
+    "inspect",
+    "io",
+    "ipaddress",
+    "itertools",
+    "json",
+    "keyword",
+    "linecache",
+    "locale",
+    "logging",
+    "marshal",
+    "math",
+    "ntpath",
+    "opcode",
+    "operator",
+    "os",
+    "pathlib",
+    "posix",
+    "posixpath",
+    "pwd",
+    "re",
+    "reprlib",
+    "select",
+    "selectors",
+    "signal",
+    "site",
+    "sitecustomize",
+    "socket",
+    "stat",
+    "string",
+    "struct",
+    "subprocess",
+    "textwrap",
+    "threading",
+    "time",
+    "token",
+    "tokenize",
+    "traceback",
+    "types",
+    "typing",
+    "urllib",
+    "warnings",
+    "weakref",
+    "zipimport",
+}
+# Tried and missing on Linux (or marked missing, as ssl is): listed, never loaded.
+TRIED = {"msvcrt", "nt", "org", "ssl"}
+# Never in an idle PID 1: the engine client and TLS (xmlrpc -> http -> email, ssl),
+# the built-in steps' and helpers' libraries, and what only a bug report needs.
+NEVER = {
+    "_ssl",  # ssl itself is tried (and marked missing), never loaded
+    "xmlrpc",
+    "http",
+    "email",
+    "tomllib",
+    "difflib",
+    "shutil",
+    "ctypes",
+    "docker",
+    "pyroute2",
+    "psutil",
+    "supervisor",
+    "helix_init.services.engine",
+    "helix_init.services.manager",
+    "helix_init.services.render",
+    "helix_init.builtin",
+    "helix_init.dns",
+    "helix_init.operator",
+}
+
+
+def _imported(pid1: Pid1) -> list[str]:
+    """Every module the (first) init has imported so far, from its -X importtime lines."""
+    text = pid1.path("stderr.0").read_text()  # conftest's Pid1.start: stderr.N of run N
+    names = []
+    for line in text.splitlines():
+        if line.startswith("import time:") and "[us]" not in line:
+            names.append(line.rsplit("|", 1)[1].strip())
+    return names
+
+
+def _top(name: str) -> str:
+    return name.partition(".")[0]
+
+
+def test_an_idle_pid1_has_loaded_only_what_boot_needs(pid1: Pid1) -> None:
+    marker = pid1.path("cmd-running")
+    running = pid1.start(
+        "sh", "-c", f'touch "{marker}"; sleep 60 & wait $!', env={"PYTHONPROFILEIMPORTTIME": "1"}
+    )
+    running.wait_for_file(marker)
+    wait_until(lambda: bool(_imported(pid1)), 5, "the import list", running.alive)
+    names = _imported(pid1)  # idle now: read before anything is stopped
+    running.signal(signal.SIGTERM)
+    result = running.wait(timeout=15)
+    assert result.code == 0, result.describe()
+
+    ours = {n for n in names if _top(n) == "helix_init"}
+    stdlib = {_top(n) for n in names if _top(n) != "helix_init" and not n.startswith("_")}
+    stdlib -= {"__editable___helix_init_0_1_0_finder", "__future__", "_distutils_hack"}
+    never = sorted(n for n in names if n in NEVER or _top(n) in NEVER)
+
+    assert never == [], f"an idle PID 1 loaded {never}"
+    assert ours - HELIX_INIT == set(), "new in PID 1: import these where they are used"
+    assert stdlib - STDLIB - TRIED == set(), "new in PID 1: import these where they are used"
+    assert "helix_init.sigmask" in names[: names.index("helix_init.cli") + 1]  # signals first
+
+
+def test_with_services_the_engine_client_loads_but_tls_does_not(pid1: Pid1) -> None:
+    services = pid1.root / "services.d"
+    services.mkdir()
+    (services / "idle.toml").write_text('command = ["sleep", "1000"]\n')
+    marker = pid1.path("cmd-running")
+    running = pid1.start("sh", "-c", f'touch "{marker}"', env={"PYTHONPROFILEIMPORTTIME": "1"})
+    result = running.wait(timeout=30)
+    assert result.code == 0, result.describe()
+    names = set(_imported(pid1))
+
+    assert "helix_init.services.engine" in names
+    assert "_ssl" not in names and "ssl" in names  # tried (by asyncio, http.client), not loaded
