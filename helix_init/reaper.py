@@ -12,6 +12,12 @@ few are held in case a registration arrives late.
 subprocess.Popen is used for its careful fork/exec (user switching, process
 groups, close_fds), but never asked to wait: we set its returncode ourselves
 so its own clean-up never calls waitpid on a pid we already reaped.
+
+`fork` runs a function of the loaded init in a child instead (a built-in
+step): no new interpreter, no imports again, the same guarantees as a spawned
+program (own session and process group, stdin /dev/null, output to a pipe, no
+descriptor of the init's left open, the signal dispositions a fresh exec
+would have) and an exit status the same way.
 """
 
 from __future__ import annotations
@@ -20,9 +26,12 @@ import asyncio
 import os
 import signal
 import subprocess
+import sys
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from helix_init import sigmask
 
 PR_SET_CHILD_SUBREAPER = 36
 _HELD_EXITS = 256
@@ -40,11 +49,39 @@ class Child:
     # asyncio.shield() or asyncio.wait(): cancelling a task that awaits it
     # directly would cancel the future and lose the exit status.
     exited: asyncio.Future[int]
-    popen: subprocess.Popen[bytes] = field(repr=False)
+    popen: subprocess.Popen[bytes] | None = field(repr=False)  # None for a fork (Reaper.fork)
 
     @property
     def running(self) -> bool:
         return not self.exited.done()
+
+
+def _become_fresh_process(
+    stdout: int, env: Mapping[str, str], child_setup: Callable[[], None] | None
+) -> None:
+    """In a forked child of the init: shed what a fresh exec would not have."""
+    os.setsid()
+    signal.set_wakeup_fd(-1)  # the init's event loop is not ours
+    for sig in (*sigmask.HELD, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # as subprocess's restore_signals does
+        signal.signal(sig, signal.SIG_DFL)
+    if child_setup is not None:
+        child_setup()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(stdout, 1)
+    os.dup2(stdout, 2)
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+    os.environ.clear()
+    os.environ.update(env)
+    if sys.modules.get("ssl", 0) is None:  # PID 1 marks ssl missing (cli.py); a step may use it
+        del sys.modules["ssl"]
+    # New streams on 1 and 2 (the init's may be anything, a test's capture
+    # too), line-buffered so every line reaches the log as it is printed.
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        stream = open(fd, "w", 1, "utf-8", "surrogateescape", closefd=False)  # noqa: SIM115
+        setattr(sys, name, stream)
 
 
 def _both(first: Callable[[], None], then: Callable[[], None] | None) -> Callable[[], None]:
@@ -163,9 +200,52 @@ class Reaper:
             while len(self._held) > _HELD_EXITS:
                 self._held.popitem(last=False)
 
+    def fork(
+        self, main: Callable[[], int], *, name: str, env: Mapping[str, str], stdout: int
+    ) -> Child:
+        """Run `main()` in a forked child of the init, as `spawn` would run a program.
+
+        The child is what a spawned program would be at its exec: a session and
+        process group of its own, stdin from /dev/null, stdout and stderr to
+        `stdout`, no other descriptor of the init's, every signal default
+        (or ignored as the caller had it: child_setup), `env` as its whole
+        environment. Its exit status is main()'s return value (70 for an
+        exception, with its traceback on its output); it never returns here.
+        """
+        reaps_before = self._reaps
+        for stream in (sys.stdout, sys.stderr):  # else the child writes our buffer out again
+            stream.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            code = 70
+            try:
+                _become_fresh_process(stdout, env, self._child_setup)
+                code = main()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                for stream in (sys.stdout, sys.stderr):
+                    try:
+                        stream.flush()
+                    except Exception:  # nothing left to tell it to
+                        pass
+                os._exit(code)
+        child = Child(pid, name, self._loop.create_future(), None)
+        held = self._held.pop(pid, None)
+        if held is not None and held[0] > reaps_before:
+            self._finish(child, held[1])
+        else:
+            self._children[pid] = child
+        return child
+
     @staticmethod
     def _finish(child: Child, code: int) -> None:
-        child.popen.returncode = code
+        if child.popen is not None:
+            child.popen.returncode = code
         if not child.exited.done():
             child.exited.set_result(code)
 

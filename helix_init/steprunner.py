@@ -6,6 +6,11 @@ to `exit 0` in a sourced script). Each step gets stdin from /dev/null, its own
 session and process group, and a timeout that kills that whole group. Its
 output is logged line by line as `[NAME] text`.
 
+A built-in step (a drop-in that only runs `exec helix-init step NAME`, see
+dropins.py) is a fork of the init running NAME, not a shell starting a new
+interpreter: the same process group, timeout, output and exports, 0.1-0.3 s
+less each.
+
 `*.sh` steps are sourced by a wrapper shell (shellstep.py) that reports the
 shell's exported variables and functions as it ends, after the prelude
 (HELIX_INIT_STEP_PRELUDE), so top-level `return`, `exit 0`, a helper library's
@@ -19,7 +24,7 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,8 +118,9 @@ class StepRunner:
         if step.kind == "sh":
             carried = self._functions if self._functions.exists() else None
             argv = shellstep.wrapper_argv(self._shell, step.path, carried, self._prelude)
-        self._log.info(f"step {step.name}: starting")
-        ran = await self._execute(step.name, argv, env, timeout)
+        how = f" (built-in {step.builtin}, in a fork of the init)" if step.builtin else ""
+        self._log.info(f"step {step.name}: starting{how}")
+        ran = await self._execute(step.name, argv, env, timeout, step.builtin)
         missing = shellstep.read_missing(env_file) if step.kind == "sh" else ()
         result = StepResult(
             step, ran.code, ran.seconds, ran.last_lines, ran.timed_out, ran.error, missing
@@ -136,7 +142,12 @@ class StepRunner:
         return env
 
     async def _execute(
-        self, name: str, argv: list[str], env: dict[str, str], timeout: float
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        timeout: float,
+        builtin: str | None = None,
     ) -> _Ran:
         last: deque[str] = deque(maxlen=_LAST_LINES)
 
@@ -147,8 +158,13 @@ class StepRunner:
         read_fd, write_fd = os.pipe()
         started = time.monotonic()
         try:
-            child = self._reaper.spawn(argv, name=name, env=env, stdout=write_fd)
-        except SpawnError as exc:
+            if builtin is not None:
+                child = self._reaper.fork(
+                    _builtin(builtin, env), name=name, env=env, stdout=write_fd
+                )
+            else:
+                child = self._reaper.spawn(argv, name=name, env=env, stdout=write_fd)
+        except (SpawnError, OSError) as exc:  # OSError: fork failed (EAGAIN, ENOMEM)
             os.close(read_fd)
             return _Ran(None, 0.0, (), False, str(exc))
         finally:
@@ -221,6 +237,17 @@ class _Ran:
         if self.error:
             return self.error
         return "timed out" if self.timed_out else f"exit code {self.code}"
+
+
+def _builtin(name: str, env: dict[str, str]) -> Callable[[], int]:
+    """What a forked child runs for the built-in step NAME (`helix-init step NAME`)."""
+
+    def main() -> int:
+        from helix_init.builtin import run_step  # in the child only: PID 1 stays lean
+
+        return run_step(name, env)
+
+    return main
 
 
 async def _wait(child: Child, timeout: float) -> bool:

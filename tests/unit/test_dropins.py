@@ -141,3 +141,52 @@ def test_every_problem_is_reported_not_just_the_first(tmp_path: Path) -> None:
 
     assert [s.name for s in steps] == ["10-ok.sh", "40-ok"]
     assert [Path(p.where).name for p in problems] == ["20-bad", "30-bad.sh"]
+
+
+@pytest.mark.parametrize(
+    ("text", "builtin"),
+    [
+        ("#!/bin/sh\n# a comment\n\nexec helix-init step cgroups\n", "cgroups"),
+        ("#!/usr/bin/env bash\nexec /usr/local/bin/helix-init step docker-group\n", "docker-group"),
+        ("#!/bin/sh\n# helix-init: timeout=60\n  exec helix-init step user  \n", "user"),
+        ("#!/bin/sh\nset -e\nexec helix-init step cgroups\n", None),  # more than the exec
+        ('#!/bin/sh\n[ -n "$X" ] || exit 0\nexec helix-init step user\n', None),
+        ("#!/bin/sh\nexec helix-init step cgroups extra\n", None),
+        ("#!/bin/sh\nhelix-init step cgroups\n", None),  # not exec: the shell goes on after
+        ("#!/usr/bin/python3\nexec helix-init step cgroups\n", None),  # not a shell
+        ("#!/bin/sh\nexec helix-init-wrapper step cgroups\n", None),
+    ],
+)
+def test_a_script_that_only_execs_a_builtin_step_is_that_builtin(
+    tmp_path: Path, text: str, builtin: str | None
+) -> None:
+    write(tmp_path, "10-x", text)
+
+    (step,), problems = discover_steps(tmp_path)
+
+    assert (step.builtin, problems) == (builtin, [])
+
+
+def test_a_sourced_script_is_never_a_builtin(tmp_path: Path) -> None:
+    write(tmp_path, "10-x.sh", "exec helix-init step cgroups\n", mode=0o644)
+
+    (step,), _ = discover_steps(tmp_path)
+
+    assert step.builtin is None
+
+
+def test_the_shipped_builtin_steps_are_recognised() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    steps = discover_steps(repo / "cont-init.d")[0] + discover_steps(repo / "cont-finish.d")[0]
+
+    assert {s.name: s.builtin for s in steps} == {
+        "00-helix-preflight": "preflight",
+        "05-helix-user": "user",
+        "10-helix-cgroups": "cgroups",
+        "20-helix-network": "network",
+        "25-helix-localhost-forward": "localhost-forward",
+        "30-helix-dockerd-config": "dockerd-config",
+        "40-helix-docker-group": "docker-group",
+        "50-helix-revdial": "revdial",
+        "25-helix-localhost-forward-undo": "localhost-forward-undo",
+    }

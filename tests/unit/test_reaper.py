@@ -113,3 +113,64 @@ def test_an_exit_collected_while_spawning_ends_that_child(
     assert child.exited.done() and child.exited.result() == 3
     assert child.popen.returncode == 3
     assert reaper.running() == []
+
+
+def _read_all(fd: int) -> str:
+    with os.fdopen(fd, "rb") as f:
+        return f.read().decode()
+
+
+@in_own_process
+def test_a_forked_function_is_a_fresh_process_with_its_own_group_and_exit_code(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    import signal
+
+    reaper = Reaper(loop)
+    loop.add_signal_handler(signal.SIGCHLD, reaper.reap)
+    signal.signal(signal.SIGUSR1, lambda *_: None)  # the init's handlers: not the child's
+    kept = os.open(os.devnull, os.O_RDONLY)  # an fd of the init's: closed in the child
+    read_end, write_end = os.pipe()
+
+    def main() -> int:
+        print("session leader:", os.getsid(0) == os.getpid() == os.getpgrp())
+        print("stdin:", os.path.realpath(f"/proc/self/fd/{0}"))
+        print("init fd open:", os.path.exists(f"/proc/self/fd/{kept}"))
+        print("USR1 default:", signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL)
+        print("env:", sorted(os.environ.items()))
+        return 7
+
+    child = reaper.fork(main, name="builtin", env={"ONLY": "this"}, stdout=write_end)
+    os.close(write_end)
+    code = loop.run_until_complete(asyncio.wait_for(asyncio.shield(child.exited), 10))
+
+    assert code == 7
+    assert child.popen is None and reaper.running() == []
+    assert _read_all(read_end).splitlines() == [
+        "session leader: True",
+        "stdin: /dev/null",
+        "init fd open: False",
+        "USR1 default: True",
+        "env: [('ONLY', 'this')]",
+    ]
+
+
+@in_own_process
+def test_a_forked_function_that_raises_exits_70_with_its_traceback(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    import signal
+
+    reaper = Reaper(loop)
+    loop.add_signal_handler(signal.SIGCHLD, reaper.reap)
+    read_end, write_end = os.pipe()
+
+    def main() -> int:
+        raise RuntimeError("a bug in a built-in step")
+
+    child = reaper.fork(main, name="builtin", env={}, stdout=write_end)
+    os.close(write_end)
+    code = loop.run_until_complete(asyncio.wait_for(asyncio.shield(child.exited), 10))
+
+    assert code == 70
+    assert "RuntimeError: a bug in a built-in step" in _read_all(read_end)
