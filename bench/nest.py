@@ -4,16 +4,21 @@ Measured side by side on the same engine, same base, same capability set:
 
 - level-1 boot-to-ready: `docker run` of a sandbox until its Engine API answers
   (`docker info` at that level succeeds);
-- nest boot: `docker run` of level 1 until a busybox container at level 4 has
-  printed its line (levels 2 and 3 started from inside), minus the time spent
-  loading images into the levels (the two nests load different images);
+- nest boot: `docker run` of level 1 until a busybox container at level 5 has
+  printed its line (levels 2, 3 and 4 started from inside: sandbox, desktop,
+  sandbox, desktop for helix-init), minus the time spent loading images into
+  the levels (the two nests load different images); each level's own share
+  is in the JSON (`levels_s`);
 - nest stop: `docker stop -t 30` of level 1, its exit code, and whether level
   1's dockerd got TERM (and exited) or was KILLed with the container.
 
 The baseline is the pattern the current Helix images use: a shell entrypoint
 that starts `dockerd &` and execs the CMD (`sleep infinity`). On this host it
 also needs the cgroup remount (TESTBED.md), which it gets, or it could not run
-Docker at all. Usage: `.venv/bin/python bench/nest.py [--runs N] [--json FILE]`.
+Docker at all. Both nests wait for the same thing at every level (the
+level's Engine API answers) and run without a control plane (no RevDial
+agent), so the figures compare the inits, not the stand-ins.
+Usage: `.venv/bin/python bench/nest.py [--runs N] [--json FILE]`.
 """
 
 from __future__ import annotations
@@ -21,13 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-
-import nest
+import helix_nest as nest
+from helix_nest.build import LEVELS
+from helix_nest.engine import WORK
 
 BASELINE_IMAGE = "helix-baseline:test"
 BASELINE_ENTRYPOINT = r"""
@@ -47,7 +51,7 @@ def build_baseline(eng: nest.Engine) -> None:
         'ENTRYPOINT ["/bin/sh", "/baseline-entrypoint.sh"]\n'
         'CMD ["sleep", "infinity"]\n'
     )
-    ctx = nest.WORK / "baseline"
+    ctx = WORK / "baseline"
     ctx.mkdir(parents=True, exist_ok=True)
     (ctx / "Dockerfile").write_text(dockerfile)
     (ctx / "entrypoint.sh").write_text(BASELINE_ENTRYPOINT)
@@ -83,7 +87,7 @@ def remove(host: nest.Level, name: str) -> None:
 
 
 def boot_to_ready(eng: nest.Engine, image: str, runs: int) -> list[float]:
-    host = nest.Level(0, "host", [], eng)
+    host = nest.Level.host(eng)
     times = []
     for i in range(runs):
         name = f"bench-l1-{i}"
@@ -95,27 +99,28 @@ def boot_to_ready(eng: nest.Engine, image: str, runs: int) -> list[float]:
     return times
 
 
-def nest_boot_and_stop(eng: nest.Engine, sandbox: str, desktop: str) -> dict[str, object]:
-    """Level 1 (sandbox) -> 2 (desktop) -> 3 (sandbox) -> 4 (busybox line); then docker stop."""
-    host = nest.Level(0, "host", [], eng)
-    prefix = "bench-h" if sandbox == nest.SANDBOX_IMAGE else "bench-b"
+def nest_boot_and_stop(eng: nest.Engine, images: list[str]) -> dict[str, object]:
+    """Levels 1-4 of `images` (one per level), a busybox line at level 5; then docker stop."""
+    host = nest.Level.host(eng)
+    prefix = "bench-h" if images[0] == nest.SANDBOX_IMAGE else "bench-b"
     remove(host, f"{prefix}1")
     loading = 0.0  # image loads differ in size between the two nests: not counted
-
-    def load(into: nest.Level, *images: str) -> None:
-        nonlocal loading
-        t = time.monotonic()
-        nest.copy_images(eng, into, *images)
-        loading += time.monotonic() - t
+    levels_s: list[float] = []
 
     started = time.monotonic()
-    l1 = run_level(host, f"{prefix}1", sandbox, "bench-net")
-    load(l1, *dict.fromkeys((desktop, nest.BUSYBOX_IMAGE, sandbox)))
-    l2 = run_level(l1, f"{prefix}2", desktop, "bench-net2")
-    load(l2, *dict.fromkeys((sandbox, nest.BUSYBOX_IMAGE)))
-    l3 = run_level(l2, f"{prefix}3", sandbox, "bench-net3")
-    load(l3, nest.BUSYBOX_IMAGE)
-    l3.docker("run", "--rm", "--pull", "never", nest.BUSYBOX_IMAGE, "echo", "level 4")
+    level = host
+    for depth, image in enumerate(images, start=1):
+        if depth > 1:
+            t = time.monotonic()
+            level.load(*dict.fromkeys([*images[depth - 1 :], nest.BUSYBOX_IMAGE]))
+            loading += time.monotonic() - t
+        t = time.monotonic()
+        level = run_level(level, f"{prefix}{depth}", image, f"bench-net{depth}")
+        levels_s.append(time.monotonic() - t)
+    t = time.monotonic()
+    level.load(nest.BUSYBOX_IMAGE)
+    loading += time.monotonic() - t
+    level.docker("run", "--rm", "--pull", "never", nest.BUSYBOX_IMAGE, "echo", "level 5")
     boot = time.monotonic() - started - loading
     t0 = time.monotonic()
     host.docker("stop", "-t", "30", f"{prefix}1", timeout=120)
@@ -128,7 +133,10 @@ def nest_boot_and_stop(eng: nest.Engine, sandbox: str, desktop: str) -> dict[str
         dlog = host.docker("cp", f"{prefix}1:/var/log/dockerd.log", "-", check=False).stdout
         got_term = "Processing signal 'terminated'" in dlog
     remove(host, f"{prefix}1")
-    return {"boot_s": boot, "stop_s": stop, "exit_code": code, "dockerd_got_term": got_term}
+    return {
+        "boot_s": boot, "stop_s": stop, "exit_code": code, "dockerd_got_term": got_term,
+        "levels_s": levels_s, "loading_s": loading,
+    }  # fmt: skip
 
 
 def stats(values: list[float]) -> dict[str, float]:
@@ -145,8 +153,8 @@ def main() -> int:
     build_baseline(eng)
     helix = boot_to_ready(eng, nest.SANDBOX_IMAGE, args.runs)
     base = boot_to_ready(eng, BASELINE_IMAGE, args.runs)
-    helix_nest = nest_boot_and_stop(eng, nest.SANDBOX_IMAGE, nest.DESKTOP_IMAGE)
-    base_nest = nest_boot_and_stop(eng, BASELINE_IMAGE, BASELINE_IMAGE)
+    helix_nest = nest_boot_and_stop(eng, [plan.image for plan in LEVELS])
+    base_nest = nest_boot_and_stop(eng, [BASELINE_IMAGE] * len(LEVELS))
     result = {
         "l1_boot_to_ready_s": {"helix": stats(helix), "baseline": stats(base)},
         "nest": {"helix": helix_nest, "baseline": base_nest},
@@ -155,7 +163,7 @@ def main() -> int:
     rows = [
         ("level-1 boot to Engine API (s)", f"{h['median']:.2f} ({h['min']:.2f}–{h['max']:.2f})",
          f"{b['median']:.2f} ({b['min']:.2f}–{b['max']:.2f})", h["median"] / b["median"]),
-        ("docker run L1 → line at L4, image loads excluded (s)", f"{helix_nest['boot_s']:.1f}",
+        ("docker run L1 → line at L5, image loads excluded (s)", f"{helix_nest['boot_s']:.1f}",
          f"{base_nest['boot_s']:.1f}", helix_nest["boot_s"] / base_nest["boot_s"]),  # type: ignore[operator]
         ("docker stop of the nest (s)", f"{helix_nest['stop_s']:.1f}",
          f"{base_nest['stop_s']:.1f}", helix_nest["stop_s"] / base_nest["stop_s"]),  # type: ignore[operator]

@@ -434,7 +434,7 @@ def rows_nest(runs: list[dict[str, Any]]) -> list[Row]:
             "s",
         ),
         side_by_side(
-            "nested: `docker run` of level 1 → busybox line at level 4 (image loads excluded)",
+            "nested: `docker run` of level 1 → busybox line at level 5 (image loads excluded)",
             one(h["boot_s"]),
             {"shell entrypoint": one(b["boot_s"])},
             ".1f",

@@ -326,6 +326,12 @@ class Boot:
                 # have made it (the user step exports HELIX_INIT_CMD_USER) or
                 # added it to a group (docker) since.
                 env = self.exports.current()
+                if self.services is not None:
+                    # A secret reaches only the service that declares it, never the
+                    # CMD: the desktop session runs as the desktop user, whose own
+                    # processes' /proc/PID/environ that user can read.
+                    hidden = self.services.secret_sources
+                    env = {k: v for k, v in env.items() if k not in hidden}
                 user = env.get("HELIX_INIT_CMD_USER")
                 run_as = cmdmod.resolve_user(user) if user else None
                 self.cmd = cmdmod.start_cmd(

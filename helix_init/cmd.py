@@ -1,9 +1,10 @@
 """The CMD: the container's main program, started after init, optionally as another user.
 
 Runs in PID 1. The CMD gets the container environment (with cont-init
-exports), the init's stdin and stdout, and its own process group; when stdin
-is a terminal that group is made the terminal's foreground group (as tini
-does) so interactive shells work. Its end ends the container.
+exports) minus the variables services take their secrets from, the init's
+stdin and stdout, and its own process group; when stdin is a terminal that
+group is made the terminal's foreground group (as tini does) so interactive
+shells work. Its end ends the container.
 """
 
 from __future__ import annotations

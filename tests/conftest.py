@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+import helix_nest
+
 HELIX_INIT = Path(sys.prefix) / "bin" / "helix-init"
 PYTHON = os.path.realpath(sys.executable)  # the real interpreter, not a pyenv shim
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[[^\]]+\] ")
@@ -37,7 +39,11 @@ POLL = 0.01
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Process tests need root and unshare; elsewhere they are skipped, saying why."""
+    """Process tests need root and unshare; elsewhere they are skipped, saying why.
+
+    Tests marked `nest_teardown` stop the session's nest: they are moved last.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("nest_teardown") is not None)
     reason = None
     if os.geteuid() != 0:
         reason = "process tests need root (unshare --pid)"
@@ -405,29 +411,22 @@ def init_status(run_dir: Path, timeout: float = 5.0) -> dict[str, Any]:
 
 
 # --- Docker: engine, images and the nest (tests/system) ------------------------------
-# Built on scripts/nest.py, the same harness as the demo and bench/nest.py.
+# Built on helix_nest, the same harness as the demo and bench/nest.py.
 # `docker_engine` (session): the engine in DOCKER_HOST or at /var/run/docker.sock,
-# else a private dockerd under .work/ (root only; nest.engine()), stopped at the
-# end if we started it. `helix_images` (session): Dockerfile.sandbox/.desktop
-# built from this checkout on the local debootstrap base. `nest` (session): the
-# levels [host, l1 sandbox, l2 desktop, l3 sandbox], built once per run.
-# `level1` (per test): a fresh level-1 sandbox of the test's own, for tests
-# that stop or restart dockerd. Every name on the host engine starts with
-# SYSTEM_PREFIX (unique per run), so a demo, a benchmark or another run on a
-# shared engine is never touched. Outside CI, no root or no dockerd binary
-# skips with the reason; in CI (CI=true) that, a missing engine or a failed
-# image build FAILS the tier.
+# else a private dockerd under .work/ (root only; helix_nest.engine()), stopped at
+# the end if we started it. `helix_images` (session): the images as shipped and
+# their stand-in layers, built once from this checkout on the local debootstrap
+# base. `the_nest` (session): the five levels (helix_nest.Nest: host, control
+# plane, l1 sandbox, l2 desktop, l3 sandbox, l4 desktop), built once per run;
+# `nest` is its list of levels [host, l1, l2, l3, l4], index = depth. Tests
+# marked `nest_teardown` stop it, so they run last. `level1` (per test): a fresh
+# level-1 sandbox of the test's own, for tests that stop or restart dockerd.
+# Every name on the host engine starts with SYSTEM_PREFIX (unique per run), so a
+# demo, a benchmark or another run on a shared engine is never touched. Outside
+# CI, no root or no dockerd binary skips with the reason; in CI (CI=true) that,
+# a missing engine or a failed image build FAILS the tier.
 
 SYSTEM_PREFIX = f"hxtest{os.getpid()}-"
-_SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
-
-
-def _nest_module() -> Any:
-    if str(_SCRIPTS) not in sys.path:
-        sys.path.insert(0, str(_SCRIPTS))
-    import nest
-
-    return nest
 
 
 def _in_ci() -> bool:
@@ -442,20 +441,19 @@ def _system_unavailable(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def nestlib() -> Any:
-    """scripts/nest.py as a module: image names, CAPS, API_FQDN, Level."""
-    return _nest_module()
+    """The helix_nest package: image names, CAPS, API_FQDN, Level."""
+    return helix_nest
 
 
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[Any]:
-    nest = _nest_module()
     if os.geteuid() != 0:
         _system_unavailable("system tests need root (a private dockerd, nested engines)")
     if shutil.which("dockerd") is None or shutil.which("docker") is None:
         _system_unavailable("system tests need docker.io (dockerd and docker); see setup-host")
     try:
-        eng = nest.engine()
-    except nest.NestError as exc:
+        eng = helix_nest.engine()
+    except helix_nest.NestError as exc:
         pytest.fail(f"no Docker engine: {exc}", pytrace=False)
     try:
         yield eng
@@ -465,43 +463,47 @@ def docker_engine() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def helix_images(docker_engine: Any) -> Any:
-    nest = _nest_module()
     try:
-        nest.build_images(docker_engine)
-    except (nest.NestError, subprocess.CalledProcessError) as exc:
+        helix_nest.build_images(docker_engine)
+    except helix_nest.NestError as exc:
         pytest.fail(f"building the images failed: {exc}", pytrace=False)
     return docker_engine
 
 
 @pytest.fixture(scope="session")
-def nest(helix_images: Any) -> Iterator[list[Any]]:
-    """[host, l1, l2, l3]: sandbox → desktop → sandbox, beside `api` on level 0."""
-    module = _nest_module()
+def the_nest(helix_images: Any) -> Iterator[Any]:
+    """The five-level nest beside its control plane (helix_nest.Nest)."""
     try:
         try:
-            levels = module.build_nest(helix_images, prefix=SYSTEM_PREFIX, log=lambda _: None)
-        except module.NestError as exc:
+            built = helix_nest.build_nest(helix_images, prefix=SYSTEM_PREFIX, log=lambda _: None)
+        except helix_nest.NestError as exc:
             pytest.fail(f"building the nest failed: {exc}", pytrace=False)
-        yield levels
+        yield built
     finally:
-        module.remove_nest(helix_images, prefix=SYSTEM_PREFIX)
+        helix_nest.remove_nest(helix_images, prefix=SYSTEM_PREFIX)
+
+
+@pytest.fixture(scope="session")
+def nest(the_nest: Any) -> list[Any]:
+    """[host, l1, l2, l3, l4]: sandbox → desktop → sandbox → desktop."""
+    levels: list[Any] = the_nest.all
+    return levels
 
 
 @pytest.fixture
 def level1(helix_images: Any) -> Iterator[Callable[..., Any]]:
     """`level1(tag, *docker_run_args, image=SANDBOX)`: start a level-1 container of the test's own
     (volume on /var/lib/docker, the nest's capability set), wait until healthy,
-    return its nest.Level. Removed with its volume after the test."""
-    nest = _nest_module()
-    host = nest.Level(0, "host", [], helix_images)
+    return its helix_nest.Level. Removed with its volume after the test."""
+    host = helix_nest.Level.host(helix_images)
     made: list[str] = []
 
-    def start(tag: str, *extra: str, image: str = nest.SANDBOX_IMAGE) -> Any:
+    def start(tag: str, *extra: str, image: str = helix_nest.SANDBOX_IMAGE) -> Any:
         name = f"{SYSTEM_PREFIX}{tag}"
         made.append(name)
         host.docker(
             "run", "-d", "--pull", "never", "--name", name, "--hostname", tag,
-            *nest.CAPS, "-v", f"{name}-docker:/var/lib/docker", *extra, image,
+            *helix_nest.CAPS, "-v", f"{name}-docker:/var/lib/docker", *extra, image,
         )  # fmt: skip
         level = host.inside(name)
         level.wait_healthy(120)

@@ -63,8 +63,11 @@ class ServiceManager:
         self._engine_watch: asyncio.Task[None] | None = None
         self._shutting_down = False
         self._told_ready = False
-        secret_sources = {s.env for spec in plan.services for s in spec.secrets if s.env}
-        self._hidden = frozenset(secret_sources | {"NOTIFY_SOCKET"})
+        # Variables a service takes a secret from: only that service gets it.
+        self.secret_sources = frozenset(
+            s.env for spec in plan.services for s in spec.secrets if s.env
+        )
+        self._hidden = self.secret_sources | {"NOTIFY_SOCKET"}
         enabled = [s for s in plan.services if s.enabled]
         ctx = ServiceContext(
             reaper=reaper,

@@ -291,3 +291,18 @@ def test_the_security_check_list(pid1: Pid1, open_parent: Path) -> None:
     for path in logs:
         if path != chatty_log:
             assert not _leaks(path.read_bytes()), path
+
+
+def test_the_cmd_never_gets_a_variable_a_service_takes_a_secret_from(pid1: Pid1) -> None:
+    """The desktop session (the CMD, as the desktop user) could read it in its own environ."""
+    _service(
+        pid1,
+        "agent",
+        'command = ["sleep", "1000"]\nsecrets.TOKEN = { env = "RUNNER_TOKEN" }\n',
+    )
+    seen = pid1.path("cmd-env")
+    result = pid1.run("sh", "-c", f"env > {seen}", env={"RUNNER_TOKEN": TOKEN, "PLAIN": "kept"})
+    assert result.code == 0, result.describe()
+    lines = seen.read_text().splitlines()
+    assert "PLAIN=kept" in lines
+    assert not [line for line in lines if TOKEN in line or line.startswith("RUNNER_TOKEN=")]

@@ -173,8 +173,12 @@ def test_desktop_bridge_waits_for_the_session_socket_without_blocking_the_sessio
     )
     marker = pid1.path("session-started")
     # The CMD is the desktop session: it starts before the bridge is ready
-    # (before_cmd = false), then its compositor creates the Wayland socket.
-    session = f"touch {marker}; touch {runtime}/wayland-0; exec sleep 120"
+    # (before_cmd = false), then its compositor (the stand-in, as the bridge's
+    # user) makes the Wayland socket, a second later.
+    session = (
+        f"touch {marker}; sleep 1; exec setpriv --reuid=nobody --regid=nogroup --clear-groups"
+        f" {STANDINS / 'compositor'}"
+    )
     running = pid1.start("sh", "-c", session)
     try:
         running.wait_for_file(marker, 20)
@@ -196,6 +200,56 @@ def test_desktop_bridge_waits_for_the_session_socket_without_blocking_the_sessio
         shutil.rmtree(runtime, ignore_errors=True)
     assert result.code == 0, result.describe()
     assert "desktop-bridge: streaming" in result.stdout
+
+
+def test_a_killed_compositor_takes_the_bridge_down_and_both_come_back(pid1: Pid1) -> None:
+    """The stand-in layer's compositor service and the shipped bridge, as in the desktop image.
+
+    KILL leaves the compositor's socket file behind: the bridge loses its
+    Wayland connection and exits, and its restart waits until the restarted
+    compositor accepts connections on that socket again.
+    """
+    runtime = Path(tempfile.mkdtemp(prefix="helix-xdg-"))
+    os.chmod(runtime, 0o777)
+    install_shipped(pid1, "desktop-bridge.toml", edits={
+        "/usr/local/bin/desktop-bridge": str(STANDINS / "desktop-bridge"),
+    })  # fmt: skip
+    compositor = (STANDINS / "services.d" / "compositor.toml").read_text()
+    (pid1.path("services.d") / "compositor.toml").write_text(
+        compositor.replace('["compositor",', f'["{STANDINS / "compositor"}",')
+    )
+    pid1.env.update(
+        PATH=f"{STANDINS}:{pid1.env['PATH']}", XDG_RUNTIME_DIR=str(runtime), UNAME="nobody"
+    )
+    running = pid1.start("sleep", "120")
+    try:
+        for name in ("compositor", "desktop-bridge"):
+            wait_until(lambda n=name: service(pid1, n)["state"] == "ready", 30,  # type: ignore[misc]
+                       f"{name} to be ready", alive=running.alive)  # fmt: skip
+        (pid,) = [
+            int(proc.name)
+            for proc in Path("/proc").glob("[0-9]*")
+            if str(STANDINS / "compositor") in _cmdline(proc)
+        ]
+        os.kill(pid, signal.SIGKILL)
+        wait_until(
+            lambda: all(
+                service(pid1, n)["state"] == "ready" and service(pid1, n)["restarts"] == 1
+                for n in ("compositor", "desktop-bridge")
+            ),
+            30, "both services ready again after one restart each", alive=running.alive,
+        )  # fmt: skip
+        assert pid1.command("health").code == 0
+        assert (runtime / "wayland-0").is_socket()
+    finally:
+        running.signal(signal.SIGTERM)
+        result = running.wait(30)
+        shutil.rmtree(runtime, ignore_errors=True)
+    assert result.code == 0, result.describe()
+    assert "desktop-bridge: lost the compositor at" in result.stdout
+    assert result.stdout.count("compositor: Wayland display wayland-0") == 2, result.stdout
+    # a TERMed compositor cleans up after itself, as libwayland does
+    assert "compositor: display closed" in result.stdout
 
 
 def test_helix_disable_desktop_leaves_the_bridge_off_and_says_why(pid1: Pid1) -> None:

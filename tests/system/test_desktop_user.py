@@ -21,7 +21,7 @@ SHOW = 'echo "cmd $(id -u) $(id -g) $(id -un) $(id -gn) $XDG_RUNTIME_DIR $HOME"'
 def test_puid_pgid_uname_in_the_desktop_image_twice_in_a_row(
     helix_images: Any, nestlib: Any
 ) -> None:
-    host = nestlib.Level(0, "host", [], helix_images)
+    host = nestlib.Level.host(helix_images)
     name = f"{SYSTEM_PREFIX}desktop-user"
     try:
         first = host.docker(

@@ -30,7 +30,7 @@ KILL_LINES = ("killing its group", "killing them", "sending KILL", "killing it")
 
 
 def load_busybox(nestlib: Any, level: Any) -> None:
-    nestlib.copy_images(level.eng, level, BUSYBOX)
+    level.load(BUSYBOX)
 
 
 def dockerd_state(level: Any) -> tuple[dict[str, Any], list[int]]:

@@ -1,10 +1,13 @@
-"""The nest on a real engine: sandbox (l1) → desktop (l2) → sandbox (l3) → busybox.
+"""The nest on a real engine: sandbox (l1) → desktop (l2) → sandbox (l3) → desktop (l4) → busybox.
 
-One nest per run (the session fixture `nest` in tests/conftest.py); these tests
-only add containers and networks of their own inside it and remove them again,
-so their order does not matter. Names resolved are only those of containers
-the tests started: `api` (level 0, alias api.helix.test) and siblings made
-here. Waits poll with deadlines.
+One nest per run (the session fixture `the_nest` in tests/conftest.py, beside
+its control plane `api`); these tests only add containers and networks of
+their own inside it and remove them again, so their order does not matter,
+except the `nest_teardown` test at the end, which stops and restarts it.
+Names resolved are only those of containers the tests started: `api` (level
+0, alias api.helix.test) and siblings made here. Waits poll with deadlines.
+Mocks: the stand-ins of examples/standins/ for the revdial-client, the
+compositor and the desktop-bridge (no real binaries, GPU or video here).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import pytest
 from conftest import LOG_LINE
 
 pytestmark = pytest.mark.system
+DESKTOPS = (2, 4)
 
 BUSYBOX = "local/busybox:latest"
 PUBLIC_RESOLVERS = ("8.8.8.8", "8.8.4.4")
@@ -119,13 +123,13 @@ def relay_address(level: Any) -> str:
     return str(address)
 
 
-# --- 1. four levels, every service ready ------------------------------------------------
+# --- 1. five levels, every service ready, every agent connected ----------------------------
 
 
-def test_level4_busybox_runs_and_every_level_has_all_services_ready(nest: list[Any]) -> None:
-    deepest = nest[3]
-    out = busybox(deepest, "echo hello from level 4")
-    assert out.strip() == "hello from level 4"
+def test_level5_busybox_runs_and_every_level_has_all_services_ready(nest: list[Any]) -> None:
+    deepest = nest[4]
+    out = busybox(deepest, "echo hello from level 5")
+    assert out.strip() == "hello from level 5"
     for level in nest[1:]:
         st = level.status()
         assert st["stage"] == "running", (level.name, st)
@@ -133,12 +137,63 @@ def test_level4_busybox_runs_and_every_level_has_all_services_ready(nest: list[A
         services = st["services"]
         assert services["ready"] is True, (level.name, services)
         names = {s["name"] for s in services["services"]}
-        # every level is on a user network (resolver 127.0.0.11): dockerd and the relay run
-        assert {"dockerd", "dns-relay"} <= names, (level.name, names)
+        # every level is on a user network (resolver 127.0.0.11): dockerd and the relay
+        # run; HELIX_API_URL is set at every level: the RevDial agent runs; desktops
+        # have their compositor and desktop-bridge.
+        expected = {"dockerd", "dns-relay", "revdial-agent"}
+        if level.depth in DESKTOPS:
+            expected |= {"compositor", "desktop-bridge"}
+        assert expected <= names, (level.name, names)
         for service in services["services"]:
             assert service["state"] == "ready", (level.name, service)
             assert service["ready"] is True, (level.name, service)
             assert service["pid"], (level.name, service)
+        assert level.exec(["helix-init", "health"]).returncode == 0
+
+
+def test_every_level_agent_is_connected_to_the_control_plane(the_nest: Any) -> None:
+    expected = sorted(up.plan.runner_id for up in the_nest.levels)
+    assert expected == ["sandbox-l2", "sandbox-l4", "wolf-l1", "wolf-l3"]
+    assert the_nest.plane.runners() == expected
+    for up in the_nest.levels:
+        # the id is the one the revdial step chose and exported
+        env = json.loads(up.level.exec(["cat", "/run/helix-init/env.json"]).stdout)
+        assert env["HELIX_RUNNER_ID"]["value"] == up.plan.runner_id, env["HELIX_RUNNER_ID"]
+
+
+CLEAN_PATH = "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+NOT_ROOT_VIEW = r"""
+for f in /proc/[0-9]*/cmdline /proc/[0-9]*/environ; do tr '\0' '\n' < "$f"; done 2>/dev/null
+ps -eo args 2>&1
+"""
+
+
+def test_the_runner_token_is_never_in_a_non_root_view_of_proc(the_nest: Any) -> None:
+    """What a user of a level sees of the processes the level runs.
+
+    The viewer starts with an empty environment (`env -i`): a `docker exec`
+    process gets the container's environment, RUNNER_TOKEN included, by
+    Docker's design, and that is not what the level's own processes expose.
+    """
+    token = the_nest.plane.token
+    for up in the_nest.levels:
+        level = up.level
+        as_root = level.exec(["env", "-i", CLEAN_PATH, "sh", "-c", NOT_ROOT_VIEW]).stdout
+        # The positive control: root does see it (PID 1's environment at least).
+        assert token in as_root, f"level {level.depth}: the check cannot see the token"
+        users = ["65534"] + (["1000"] if level.depth in DESKTOPS else [])  # nobody, retro
+        for uid in users:
+            view = level.exec(
+                ["env", "-i", CLEAN_PATH, "setpriv", f"--reuid={uid}", f"--regid={uid}",
+                 "--clear-groups", "sh", "-c", NOT_ROOT_VIEW],
+            ).stdout  # fmt: skip
+            assert "revdial-client" in view or "dockerd" in view or "sh" in view, view[:500]
+            assert token not in view, f"level {level.depth}: uid {uid} reads the runner token"
+        assert token not in json.dumps(level.status()), f"level {level.depth}: in status"
+        logs = level.parent.docker("logs", level.name)
+        assert token not in logs.stdout + logs.stderr, f"level {level.depth}: in docker logs"
+        init_log = level.exec(["cat", "/var/log/helix-init/init.log"]).stdout
+        assert token not in init_log, f"level {level.depth}: in init.log"
 
 
 # --- 2. a published port in the desktop ---------------------------------------------------
@@ -153,8 +208,11 @@ except OSError as exc:
 """
 
 
-def test_port_published_in_the_desktop_answers_on_its_localhost(nest: list[Any]) -> None:
-    desktop = nest[2]
+@pytest.mark.parametrize("depth", DESKTOPS)
+def test_port_published_in_the_desktop_answers_on_its_localhost(
+    nest: list[Any], depth: int
+) -> None:
+    desktop = nest[depth]
     desktop.docker(
         "run", "-d", "--pull", "never", "--name", "web8080", "-p", "8080:80",
         BUSYBOX, "httpd", "-f", "-p", "80", "-h", "/www",
@@ -165,7 +223,7 @@ def test_port_published_in_the_desktop_answers_on_its_localhost(nest: list[Any])
             done = desktop.exec(["python3", "-c", FETCH], check=False, timeout=30)
             return str(done.stdout) if done.returncode == 0 else ""
 
-        body = poll(fetch, 30, "http://localhost:8080 in the desktop")
+        body = poll(fetch, 30, f"http://localhost:8080 in the desktop at level {depth}")
         assert body == "hello from busybox httpd\n"
     finally:
         desktop.docker("rm", "-f", "web8080", check=False)
@@ -174,7 +232,7 @@ def test_port_published_in_the_desktop_answers_on_its_localhost(nest: list[Any])
 # --- 3. DNS across levels -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("depth", [2, 3])
+@pytest.mark.parametrize("depth", [2, 3, 4])
 def test_default_bridge_containers_resolve_level0_names_through_the_relays(
     nest: list[Any], depth: int
 ) -> None:
@@ -200,7 +258,7 @@ def test_default_bridge_containers_resolve_level0_names_through_the_relays(
     assert "dns: relay, upstreams 127.0.0.11" in level.exec(["helix-init", "status"]).stdout
 
 
-@pytest.mark.parametrize("depth", [2, 3])
+@pytest.mark.parametrize("depth", [2, 3, 4])
 def test_user_network_containers_resolve_level0_names_and_their_siblings(
     nest: list[Any], depth: int
 ) -> None:
@@ -278,7 +336,13 @@ def test_inner_networks_never_overlap_outer_ones(nest: list[Any]) -> None:
     try:
         host_net = f"{nest[1].name.removesuffix('l1')}helix-net"
         per_level = [subnets(nest[0], only=(host_net,))] + [subnets(lv) for lv in nest[1:]]
-        for depth, expected in ((1, ("bridge", "net2")), (2, ("bridge", "net3")), (3, ("bridge",))):
+        expect = {
+            1: ("bridge", "net2"),
+            2: ("bridge", "net3"),
+            3: ("bridge", "net4"),
+            4: ("bridge",),
+        }
+        for depth, expected in expect.items():
             names = {key.split()[2] for key in per_level[depth]}
             assert {*expected, "poolcheck"} <= names, per_level[depth]
         for i, outer in enumerate(per_level):
@@ -336,7 +400,7 @@ def test_docker_logs_of_every_level_carry_prefixed_step_and_service_lines(
         unprefixed = [line for line in lines if not LOG_LINE.match(line)]
         # Only the CMD's output passes through unprefixed (README "Logs"): the
         # desktop's stand-in session prints one line; sandboxes have no CMD.
-        if level.depth == 2:
+        if level.depth in DESKTOPS:
             assert len(unprefixed) == 1, unprefixed
             assert unprefixed[0].startswith("desktop session running as retro"), unprefixed
         else:
@@ -359,3 +423,97 @@ def test_docker_logs_of_every_level_carry_prefixed_step_and_service_lines(
         enabled = [s["name"] for s in level.status()["services"]["services"]]
         for service in enabled:
             assert sources.get(service), f"level {level.depth}: no [{service}] line"
+
+
+# --- 9. level 5 reaches level 0 by name -------------------------------------------------------
+
+
+def test_a_level5_container_reaches_the_level0_control_plane_by_name(the_nest: Any) -> None:
+    """A user container in the deepest desktop: api.helix.test resolved and answered."""
+    want = api_address(the_nest.all)
+    out = busybox(
+        the_nest.all[4],
+        f"{lookup_script(['api.helix.test'])}; echo '== http'; "
+        "wget -qO- http://api.helix.test:8080/api/v1/runners",
+    )
+    body = out.split("== http\n", 1)[1]
+    _, found = parse_lookups(out.split("== http\n", 1)[0])
+    assert found["api.helix.test"] == [want], out
+    assert json.loads(body)["runners"] == the_nest.plane.runners(), out
+
+
+# --- 10. the compositor goes, the bridge comes back -----------------------------------------
+
+
+@pytest.mark.parametrize("depth", DESKTOPS)
+def test_a_killed_compositor_is_restarted_and_the_bridge_with_it(
+    nest: list[Any], depth: int
+) -> None:
+    desktop = nest[depth]
+    before = desktop.services()
+    assert before["compositor"]["state"] == before["desktop-bridge"]["state"] == "ready"
+    desktop.exec(["kill", "-KILL", str(before["compositor"]["pid"])])
+
+    def both_back() -> dict[str, Any] | None:
+        now = desktop.services()
+        for name in ("compositor", "desktop-bridge"):
+            if now[name]["state"] != "ready" or now[name]["restarts"] <= before[name]["restarts"]:
+                return None
+        return now
+
+    after = poll(both_back, 60, f"compositor and desktop-bridge ready again at level {depth}")
+    assert after["compositor"]["pid"] != before["compositor"]["pid"]
+    assert after["desktop-bridge"]["pid"] != before["desktop-bridge"]["pid"]
+    # the bridge left because its compositor went, not for any other reason
+    log = desktop.exec(["cat", "/var/log/helix-init/init.log"]).stdout
+    assert "desktop-bridge: lost the compositor at" in log, log[-3000:]
+    assert desktop.exec(["helix-init", "health"]).returncode == 0
+    health = FETCH.replace("localhost:8080", "localhost:9876/health")
+    answer = desktop.exec(["python3", "-c", health], check=False)
+    assert answer.returncode == 0 and answer.stdout == "OK", answer
+
+
+# --- 11. docker stop of the nest, and start again --------------------------------------------
+
+
+def stopped_cleanly(parent: Any, name: str, depth: int) -> None:
+    """Container `name` at `parent` exited 0 after a graceful stop of its dockerd by TERM."""
+    state = json.loads(parent.docker("inspect", "-f", "{{json .State}}", name).stdout)
+    logs = parent.docker("logs", name)
+    text = logs.stdout + logs.stderr
+    where = f"level {depth} ({name})"
+    assert state["Running"] is False and state["ExitCode"] == 0, (where, text[-3000:])
+    assert "[helix-init] got SIGTERM: graceful shutdown" in text, where
+    assert "service dockerd: ready -> stopping (shutdown)" in text, where
+    assert "Processing signal 'terminated'" in text, where  # dockerd's own line: it got TERM
+    assert "Daemon shutdown complete" in text, where
+    assert "service dockerd: stopping -> stopped" in text, where
+    assert "sending KILL" not in text and "killing its group" not in text, where
+
+
+@pytest.mark.nest_teardown
+def test_docker_stop_of_the_nest_terms_every_dockerd_and_a_restart_keeps_the_images(
+    the_nest: Any,
+) -> None:
+    host, levels = the_nest.host, [up.level for up in the_nest.levels]
+    marker = "kept/at-every-level:1"
+    for level in levels:
+        level.docker("tag", "local/busybox:latest", marker)
+    started = time.monotonic()
+    host.docker("stop", "-t", "120", levels[0].name, timeout=300)
+    took = time.monotonic() - started
+    assert took < 90, f"docker stop of the nest took {took:.1f}s"
+    # Level by level: it stopped cleanly, it starts again with its images and
+    # its volume, and the level below it is there, stopped cleanly as well.
+    parent = host
+    for up, level in zip(the_nest.levels, levels, strict=True):
+        stopped_cleanly(parent, level.name, level.depth)
+        parent.docker("start", level.name)
+        level.wait_healthy(180)
+        kept = level.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+        assert marker in kept, (level.depth, kept)
+        if up.depth < len(levels):  # the image of the level below, loaded before the stop
+            assert the_nest.levels[up.depth].plan.image in kept, (level.depth, kept)
+        the_nest.plane.wait_connected(up.plan.runner_id, 90)
+        parent = level
+    assert the_nest.plane.runners() == sorted(up.plan.runner_id for up in the_nest.levels)
