@@ -149,10 +149,17 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     eng = nest.engine()
+    try:
+        return measure(eng, args.runs, args.json)
+    finally:
+        eng.stop()  # only a dockerd this run started
+
+
+def measure(eng: nest.Engine, runs: int, json_path: Path | None) -> int:
     nest.build_images(eng)
     build_baseline(eng)
-    helix = boot_to_ready(eng, nest.SANDBOX_IMAGE, args.runs)
-    base = boot_to_ready(eng, BASELINE_IMAGE, args.runs)
+    helix = boot_to_ready(eng, nest.SANDBOX_IMAGE, runs)
+    base = boot_to_ready(eng, BASELINE_IMAGE, runs)
     helix_nest = nest_boot_and_stop(eng, [plan.image for plan in LEVELS])
     base_nest = nest_boot_and_stop(eng, [BASELINE_IMAGE] * len(LEVELS))
     result = {
@@ -174,9 +181,9 @@ def main() -> int:
     for who, data in (("helix-init", helix_nest), ("shell entrypoint", base_nest)):
         how = "TERM" if data["dockerd_got_term"] else "KILL (no TERM seen)"
         print(f"| {who}: stop exit code, level-1 dockerd got | {data['exit_code']}, {how} | | |")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=2))
     return 0
 
 
