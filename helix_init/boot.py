@@ -35,7 +35,7 @@ from helix_init.problems import ConfigError, Problem
 from helix_init.procgroup import signal_group
 from helix_init.reaper import Child, Reaper, SpawnError, become_subreaper
 from helix_init.rootfiles import temporary
-from helix_init.settings import Settings
+from helix_init.settings import OnStepFailure, Settings
 from helix_init.sibling import problems_from_env
 from helix_init.steprunner import StepRunner, run_folder
 
@@ -339,7 +339,7 @@ class Boot:
                 )
             except (SpawnError, KeyError, ValueError) as exc:  # ValueError: a bad UMASK
                 self.log.error(f"CMD: {exc.args[0] if exc.args else exc}")
-                self.finish(127)
+                self.finish(Exit.NOT_FOUND)
                 return
             self.log.info(f"CMD started: {plan.cmd[0]} (pid {self.cmd.pid})")
             waits.append(self.cmd.exited)  # type: ignore[arg-type]
@@ -404,7 +404,7 @@ class Boot:
                 self.log,
                 stage="cont-finish",
                 default_timeout=self.settings.step_timeout,
-                behaviour_if_fails=1,
+                behaviour_if_fails=OnStepFailure.WARN,
                 budget=self.settings.finish_timeout or 0.0,
             )
         await self.sweep()

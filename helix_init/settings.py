@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import IntEnum
 from pathlib import Path
 
 from helix_init import rundir
@@ -19,6 +20,14 @@ from helix_init.problems import ConfigError, Problem
 
 MAX_SECONDS = 86_400.0  # every time setting is finite and at most a day (docs/service-limits.md)
 MAX_BYTES = float(1 << 40)
+
+
+class OnStepFailure(IntEnum):
+    """What a failed cont-init step does: s6-overlay's S6_BEHAVIOUR_IF_STAGE2_FAILS values."""
+
+    CONTINUE = 0  # go on silently
+    WARN = 1  # log a warning and go on
+    STOP = 2  # stop the container (exit 79); cont-finish still runs
 
 
 @dataclass(frozen=True)
@@ -32,7 +41,7 @@ class Settings:
     step_timeout: float = 300.0  # per cont-init step; 0 = none; a step header can override
     finish_timeout: float = 30.0  # budget for the whole cont-finish.d folder
     step_prelude: tuple[Path, ...] = ()  # COMPAT: sourced before every *.sh step (GOW's utils.sh)
-    behaviour_if_step_fails: int = 2  # 0 continue silently, 1 continue with a warning, 2 stop
+    behaviour_if_step_fails: OnStepFailure = OnStepFailure.STOP
     cmd_user: str | None = None
     cmd_shell: bool = False  # COMPAT: one string argument runs as `bash -c ARG`
     cmd_gracetime: float = 10.0  # TERM to the CMD, then KILL
@@ -68,10 +77,12 @@ class Settings:
             step_timeout=reader.seconds("HELIX_INIT_STEP_TIMEOUT", d.step_timeout),
             finish_timeout=reader.seconds("HELIX_INIT_FINISH_TIMEOUT", d.finish_timeout),
             step_prelude=reader.paths("HELIX_INIT_STEP_PRELUDE"),
-            behaviour_if_step_fails=reader.choice(
-                ("HELIX_INIT_BEHAVIOUR_IF_STEP_FAILS", "S6_BEHAVIOUR_IF_STAGE2_FAILS"),
-                d.behaviour_if_step_fails,
-                (0, 1, 2),
+            behaviour_if_step_fails=OnStepFailure(
+                reader.choice(
+                    ("HELIX_INIT_BEHAVIOUR_IF_STEP_FAILS", "S6_BEHAVIOUR_IF_STAGE2_FAILS"),
+                    d.behaviour_if_step_fails,
+                    tuple(int(p) for p in OnStepFailure),
+                )
             ),
             cmd_user=env.get("HELIX_INIT_CMD_USER") or None,
             cmd_shell=reader.flag("HELIX_INIT_CMD_SHELL", d.cmd_shell),

@@ -34,6 +34,7 @@ from helix_init.dropins import Step
 from helix_init.logsink import Log, follow_pipe
 from helix_init.procgroup import group_alive, signal_group
 from helix_init.reaper import Child, Reaper, SpawnError
+from helix_init.settings import OnStepFailure
 
 KILL_AFTER_TERM = 2.0  # seconds between TERM and KILL when a step's time is up
 _LAST_LINES = 10
@@ -269,11 +270,11 @@ async def run_folder(
     *,
     stage: str,
     default_timeout: float,
-    behaviour_if_fails: int,
+    behaviour_if_fails: OnStepFailure,
     budget: float = 0.0,
     stop_requested: asyncio.Event | None = None,
 ) -> FolderOutcome:
-    """Run steps in order under the failure policy (0 silent, 1 warn, 2 stop); budget 0 = none."""
+    """Run steps in order under the failure policy; budget 0 = none."""
     results: list[StepResult] = []
     deadline = time.monotonic() + budget if budget else None
     for step in steps:
@@ -291,9 +292,11 @@ async def run_folder(
         results.append(result)
         if result.ok:
             continue
-        if step.optional or behaviour_if_fails == 1:
+        if step.optional or behaviour_if_fails == OnStepFailure.WARN:
             log.warn(f"{stage} step {step.name} failed ({result.describe()}); continuing")
-        elif behaviour_if_fails == 2 and not (stop_requested and stop_requested.is_set()):
+        elif behaviour_if_fails == OnStepFailure.STOP and not (
+            stop_requested and stop_requested.is_set()
+        ):
             _quote_failure(log, stage, result)
             return FolderOutcome(tuple(results), result)
     return FolderOutcome(tuple(results), None)

@@ -32,6 +32,7 @@ from helix_init.builtin.network import plan_network
 from helix_init.builtin.preflight import preflight
 from helix_init.builtin.revdial import name_revdial_runner
 from helix_init.builtin.user import set_up_user
+from helix_init.exitcodes import Exit
 from helix_init.hostcmd import StepError
 from helix_init.problems import ConfigError
 
@@ -59,10 +60,10 @@ def run_step(name: str, env: Mapping[str, str]) -> int:
         print(
             f"helix-init step: unknown step {name!r} (known: {', '.join(STEPS)})", file=sys.stderr
         )
-        return 64
+        return Exit.USAGE
     try:
         step(Level(env))
     except (StepError, ConfigError, OSError, usersetup.UserSetupError) as exc:
         print(f"step {name} failed: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return Exit.FAILED
+    return Exit.OK

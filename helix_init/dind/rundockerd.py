@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from helix_init.dind import storage
 from helix_init.dind.paths import LevelPaths
+from helix_init.exitcodes import Exit
 from helix_init.settings import Settings
 
 
@@ -23,7 +24,7 @@ def main(env: Mapping[str, str], extra_args: list[str]) -> int:
     level = LevelPaths(Settings.from_env(env).run_dir)
     if not level.daemon_json.exists():
         print(f"run-dockerd: {level.daemon_json} is missing (no Docker at this level)")
-        return 78
+        return Exit.CONFIG
     for path in storage.remove_stale_pidfiles():
         print(f"run-dockerd: removed stale {path}", flush=True)
     child_env = {k: v for k, v in env.items() if k != "DOCKER_DRIVER"}
@@ -39,5 +40,5 @@ def main(env: Mapping[str, str], extra_args: list[str]) -> int:
         os.execvpe("dockerd", argv, child_env)
     except OSError as exc:
         print(f"run-dockerd: cannot run dockerd: {exc.strerror}")
-        return 127
-    return 0  # not reached
+        return Exit.NOT_FOUND
+    return Exit.OK  # not reached

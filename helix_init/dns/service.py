@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from helix_init.dns.plan import DnsPlan
+from helix_init.exitcodes import Exit
 from helix_init.settings import Settings
 
 
@@ -25,7 +26,7 @@ def relay(env: Mapping[str, str]) -> int:
     listen = plan.relay_listen
     if listen is None:
         print(f"dns-relay: DNS mode is {plan.mode}; nothing to relay")
-        return 78
+        return Exit.CONFIG
     argv = ["--listen", listen, "--freebind"]
     for upstream in plan.upstreams:
         argv += ["--upstream", upstream]

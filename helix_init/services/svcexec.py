@@ -13,11 +13,17 @@ import os
 import sys
 import warnings  # noqa: F401 - os.execvpe imports it lazily; after setuid the stdlib may be unreadable
 
+# Exit.USAGE, Exit.CANNOT_RUN and Exit.NOT_FOUND of helix_init/exitcodes.py, which this
+# file cannot import (python -I -S); tests/unit/services/test_svcexec_codes.py keeps them equal.
+USAGE = 64
+CANNOT_RUN = 126
+NOT_FOUND = 127
+
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: svcexec.py LAUNCH.json", file=sys.stderr)
-        return 2
+        return USAGE
     with open(argv[1]) as f:
         launch = json.load(f)
     name = launch["name"]
@@ -30,7 +36,7 @@ def main(argv: list[str]) -> int:
             print(
                 f"helix-init: service {name}: cannot read secret {var} from {path}: {exc.strerror}"
             )
-            return 126
+            return CANNOT_RUN
     try:
         if launch["gid"] is not None:
             os.setgroups(launch["groups"])
@@ -41,18 +47,18 @@ def main(argv: list[str]) -> int:
             os.chdir(launch["cwd"])
     except OSError as exc:
         print(f"helix-init: service {name}: cannot switch user or directory: {exc.strerror}")
-        return 126
+        return CANNOT_RUN
     command = launch["argv"]
     sys.stdout.flush()
     try:
         os.execvpe(command[0], command, env)
     except FileNotFoundError:
         print(f"helix-init: service {name}: command not found: {command[0]}")
-        return 127
+        return NOT_FOUND
     except OSError as exc:
         print(f"helix-init: service {name}: cannot run {command[0]}: {exc.strerror}")
-        return 126
-    return 0  # not reached
+        return CANNOT_RUN
+    return os.EX_OK  # not reached
 
 
 if __name__ == "__main__":
@@ -60,4 +66,4 @@ if __name__ == "__main__":
         sys.exit(main(sys.argv))
     except Exception as exc:  # one line on the service's log, never a traceback
         print(f"helix-init: cannot start service: {type(exc).__name__}: {exc}")
-        sys.exit(126)
+        sys.exit(CANNOT_RUN)

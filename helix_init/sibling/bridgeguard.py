@@ -50,6 +50,7 @@ from ipaddress import IPv4Interface
 from types import FrameType
 from typing import Any, Protocol
 
+from helix_init.exitcodes import Exit
 from helix_init.hostinfo import is_gvisor
 from helix_init.problems import ConfigError
 from helix_init.sibling import GuardConfig, guard_config, never_touched
@@ -320,16 +321,16 @@ def main(env: Mapping[str, str], args: Sequence[str] = ()) -> int:
 
     if args:
         print("usage: helix-init bridge-guard (configured by HELIX_BRIDGE_GUARD)", file=sys.stderr)
-        return 64
+        return Exit.USAGE
     try:
         config = guard_config(env)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"bridge-guard: {problem}", file=sys.stderr)
-        return 78
+        return Exit.CONFIG
     if config is None:
         print("bridge-guard: HELIX_BRIDGE_GUARD is not set: nothing to guard", file=sys.stderr)
-        return 78
+        return Exit.CONFIG
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _stop)
     waiter, how = _choose_waiter(config)
@@ -351,7 +352,7 @@ def main(env: Mapping[str, str], args: Sequence[str] = ()) -> int:
                 say(f"netlink events stopped ({exc}): polling every {POLL:g}s")
                 waiter = PollWaiter()
     except _Stop:
-        return 0
+        return Exit.OK
     except (OSError, NetlinkError) as exc:
         print(f"bridge-guard: cannot repair {config.bridge}: {exc}", file=sys.stderr)
-        return 1
+        return Exit.FAILED

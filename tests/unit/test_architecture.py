@@ -1,10 +1,12 @@
-"""The package's shape: no import cycle between its packages and top-level modules."""
+"""The package's shape: no import cycle between its packages, no bare exit code."""
 
 from __future__ import annotations
 
 import ast
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import helix_init
 
@@ -105,3 +107,61 @@ def test_the_step_libraries_never_import_the_steps() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+EXIT_CALLS = ("sys.exit", "os._exit", "SystemExit", "exit", "self.finish")
+
+
+def bare_exit_codes() -> list[str]:
+    """`return N` in a function returning int (the exit positions), sys.exit(N), os._exit(N)..."""
+    found = []
+    for name, path in _modules():
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            literal: ast.expr | None = None
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns:
+                if ast.unparse(node.returns) in ("int", "int | None", "Exit"):
+                    for inner in ast.walk(node):
+                        if isinstance(inner, ast.Return) and _is_int(inner.value):
+                            found.append(f"{name}:{inner.lineno}: {ast.unparse(inner)}")
+            elif isinstance(node, ast.Call) and ast.unparse(node.func) in EXIT_CALLS:
+                literal = node.args[0] if node.args else None
+                if _is_int(literal):
+                    found.append(f"{name}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def _is_int(node: ast.expr | None) -> bool:
+    return (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int)
+        and not isinstance(node.value, bool)
+    )
+
+
+def test_no_bare_exit_code_in_helix_init() -> None:
+    assert bare_exit_codes() == []
+
+
+def test_the_bare_exit_code_finder_finds_them(tmp_path: Path, monkeypatch: Any) -> None:
+    package = tmp_path / "helix_init"
+    package.mkdir()
+    (package / "x.py").write_text(
+        "import os, sys\n"
+        "def main() -> int:\n    return 78\n"
+        "def count() -> str:\n    return 'a'\n"
+        "sys.exit(3)\nos._exit(Exit.OK)\n"
+    )
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", package)
+    assert bare_exit_codes() == ["helix_init.x:3: return 78", "helix_init.x:6: sys.exit(3)"]
+
+
+def test_svcexec_mirrors_the_exit_code_table() -> None:
+    from helix_init.exitcodes import Exit
+    from helix_init.services import svcexec
+
+    assert (svcexec.USAGE, svcexec.CANNOT_RUN, svcexec.NOT_FOUND) == (
+        Exit.USAGE,
+        Exit.CANNOT_RUN,
+        Exit.NOT_FOUND,
+    )
