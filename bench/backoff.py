@@ -1,6 +1,6 @@
 """Bench, not a test: restart delays under a crash loop, helix-init beside supervisord and s6.
 
-    .venv/bin/python bench/backoff.py [--crashes 8] [--json FILE]   (as root)
+    .venv/bin/python -m bench.backoff [--crashes 8] [--json FILE]   (as root)
 
 One service that stamps its start (ns) and exits 1 at once, as the only service
 of a stack that is PID 1 of a new PID namespace:
@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import common
+from bench import common
 
 CRASH_SH = '#!/bin/sh\ndate +%s%N >> "$1"\nexit 1\n'  # $1: the stamp file
 CHOSE = re.compile(r"restarting in ([0-9.]+)s")
@@ -142,10 +142,6 @@ def s6(work: Path, crashes: int) -> dict[str, Any]:
     }
 
 
-def seq(values: list[float] | None) -> str:
-    return "—" if values is None else ", ".join(f"{v:.2f}" for v in values)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--crashes", type=int, default=8)
@@ -161,15 +157,6 @@ def main() -> int:
         if shutil.which("s6-svscan"):
             common.progress(f"backoff: s6, {opts.crashes} crashes")
             results["s6"] = s6(Path(tmp) / "s6", opts.crashes)
-    print(f"A service that exits 1 at once, {opts.crashes} consecutive crashes; seconds")
-    print("\n| stack | nominal delays | chosen delays | observed start→start | then |")
-    print("|---|---|---|---|---|")
-    for name, r in results.items():
-        then = "FATAL: no more starts" if r["gave_up"] else "keeps restarting"
-        print(
-            f"| {name} | {seq(r['nominal_s'])} | {seq(r['chosen_s'])} | "
-            f"{seq(r['observed_gaps_s'])} | {then} |"
-        )
     common.write_json(
         opts.json,
         {

@@ -1,6 +1,6 @@
 """Bench, not a test: time from a bridge deletion to traffic flowing again, events vs polling.
 
-    .venv/bin/python bench/bridge_guard.py [--deletions 50] [--out FILE] [--json FILE]  (as root)
+    .venv/bin/python -m bench.bridge_guard [--deletions 50] [--json FILE]  (as root)
 
 Three network namespaces made here (deleted at the end): "sandbox" holds the
 bridge sandbox0 (10.213.0.1/24) with veth1 and veth2; their peers are in "a"
@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import json
 import os
 import random
 import select
 import socket
-import statistics
 import struct
 import subprocess
 import sys
@@ -30,9 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "helpers"))
-from netns import Netns, veth  # noqa: E402
+from bench.common import write_json
+from tests.helpers.netns import Netns, veth
 
 HELIX_INIT = Path(sys.prefix) / "bin" / "helix-init"
 BRIDGE, ADDRESS = "sandbox0", "10.213.0.1/24"
@@ -183,48 +180,25 @@ def measure(
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--deletions", type=int, default=50)
-    parser.add_argument("--out", type=Path, help="also write the table to this file")
-    parser.add_argument("--json", type=Path, help="also write every sample here (JSON)")
+    parser.add_argument("--json", type=Path, help="write the samples here (default: stdout)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("needs root (network namespaces)")
     made = build()
     sandbox, a, _ = made
-    rows = []
     data: dict[str, dict[str, list[float]]] = {}
     try:
-        for mode, label in (("event", "netlink events"), ("poll", "polling (0.2 s)")):
+        for mode in ("event", "poll"):
             log = Path(f"/tmp/bench-bridge-guard-{os.getpid()}-{mode}.log")
             rounds = measure(sandbox, a, mode, args.deletions, log)
             log.unlink()
             kernel = [d * 1000 for d, _ in rounds]
             times = [t * 1000 for _, t in rounds]
             data[mode] = {"repair_ms": times, "kernel_delete_ms": kernel}
-            p90 = statistics.quantiles(times, n=10)[-1]
-            rows.append(
-                f"| {label} | {len(times)} | **{statistics.median(times):.1f} ms** | "
-                f"{p90:.1f} ms | **{max(times):.1f} ms** | {statistics.median(kernel):.1f} ms |"
-            )
     finally:
         for ns in reversed(made):
             ns.delete()
-    table = "\n".join(
-        [
-            f"Bridge deleted (RTM_DELLINK sent) -> first UDP echo a -> b across it again, "
-            f"{args.deletions} deletions per mode, {os.cpu_count()} CPUs, "
-            f"Python {sys.version.split()[0]}, kernel {os.uname().release}",
-            "",
-            "| guard mode | deletions | median | p90 | max | kernel's own deletion (median) |",
-            "|---|---|---|---|---|---|",
-            *rows,
-        ]
-    )
-    print(table)
-    if args.out:
-        args.out.write_text(table + "\n")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"deletions": args.deletions, **data}, indent=2) + "\n")
+    write_json(args.json, {"deletions": args.deletions, **data})
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the small benches (reaping, shutdown, backoff, pid1_rss).
+"""Helpers shared by the benches (`from bench import common`); writes their JSON.
 
 Not a bench itself. Every stack runs as PID 1 of a PID namespace of its own
 (`unshare --pid --fork --mount-proc --kill-child`): when the bench dies, the
@@ -199,12 +199,15 @@ def signal_and_time(pid: int, sig: signal.Signals, limit: float) -> float | None
 
 
 def write_json(path: Path | None, data: Mapping[str, Any]) -> None:
+    """A bench's only output: its JSON, to `path`, else to stdout (run.py formats it)."""
+    text = json.dumps(data, indent=2) + "\n"
     if path is None:
+        sys.stdout.write(text)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    path.write_text(text)
 
 
 def require_root(name: str) -> None:
     if os.geteuid() != 0:
-        raise SystemExit(f"bench/{name} needs root (unshare --pid)")
+        raise SystemExit(f"bench.{name.removesuffix('.py')} needs root (unshare --pid)")

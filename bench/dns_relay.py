@@ -1,6 +1,6 @@
 """Bench, not a test: what the DNS relay adds, against the fake DNS server on loopback.
 
-    .venv/bin/python bench/dns_relay.py [--queries 10000] [--concurrency 64] [--json FILE]
+    .venv/bin/python -m bench.dns_relay [--queries 10000] [--concurrency 64] [--json FILE]
 
 Latency: sequential UDP queries, one socket, median and p99, direct to the fake
 server vs through the relay. Throughput: queries per second with `concurrency`
@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import select
 import socket
 import statistics
@@ -22,9 +20,10 @@ import sys
 import time
 from pathlib import Path
 
+from bench.common import write_json
+from tests.helpers import fakedns
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "helpers"))
-import fakedns  # noqa: E402
 
 ZONE = '{"a.test": ["10.1.2.3"]}'
 
@@ -116,7 +115,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--json", type=Path, help="also write the results here (JSON)")
+    parser.add_argument("--json", type=Path, help="write the results here (default: stdout)")
     args = parser.parse_args(argv)
     upstream = ("127.0.0.1", free_port())
     relay = ("127.0.0.1", free_port())
@@ -154,22 +153,10 @@ def main(argv: list[str]) -> int:
             median, p99 = describe(latencies(addr, args.queries))
             qps, lost = asyncio.run(throughput(addr, args.queries, args.concurrency))
             results[name] = (median, p99, qps, lost)
-        print(
-            f"{args.queries} UDP queries, {args.concurrency} clients for throughput, "
-            f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
-        )
-        print(f"{'':8}{'median µs':>12}{'p99 µs':>12}{'queries/s':>12}{'lost':>6}")
-        for name, (median, p99, qps, lost) in results.items():
-            print(f"{name:8}{median:12.0f}{p99:12.0f}{qps:12.0f}{lost:6d}")
-        (dm, dp, dq, _), (rm, rp, rq, _) = results["direct"], results["relay"]
-        print(f"{'ratio':8}{rm / dm:11.2f}x{rp / dp:11.2f}x{rq / dq:11.2f}x")
-        print(f"added latency: median {rm - dm:.0f} µs, p99 {rp - dp:.0f} µs")
-        if args.json:
-            keys = ("median_us", "p99_us", "qps", "lost")
-            data = {"queries": args.queries, "concurrency": args.concurrency}
-            data.update({name: dict(zip(keys, row, strict=True)) for name, row in results.items()})
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(data, indent=2) + "\n")
+        keys = ("median_us", "p99_us", "qps", "lost")
+        data: dict[str, object] = {"queries": args.queries, "concurrency": args.concurrency}
+        data.update({name: dict(zip(keys, row, strict=True)) for name, row in results.items()})
+        write_json(args.json, data)
     finally:
         for proc in procs:
             proc.terminate()

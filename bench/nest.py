@@ -18,18 +18,18 @@ also needs the cgroup remount (TESTBED.md), which it gets, or it could not run
 Docker at all. Both nests wait for the same thing at every level (the
 level's Engine API answers) and run without a control plane (no RevDial
 agent), so the figures compare the inits, not the stand-ins.
-Usage: `.venv/bin/python bench/nest.py [--runs N] [--json FILE]`.
+Usage: `.venv/bin/python -m bench.nest [--runs N] [--json FILE]`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 
 import helix_nest as nest
+from bench.common import write_json
 from helix_nest.build import LEVELS
 from helix_nest.engine import WORK
 
@@ -146,7 +146,7 @@ def stats(values: list[float]) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--json", type=Path, help="write the results here (default: stdout)")
     args = parser.parse_args()
     eng = nest.engine()
     try:
@@ -166,24 +166,7 @@ def measure(eng: nest.Engine, runs: int, json_path: Path | None) -> int:
         "l1_boot_to_ready_s": {"helix": stats(helix), "baseline": stats(base)},
         "nest": {"helix": helix_nest, "baseline": base_nest},
     }
-    h, b = stats(helix), stats(base)
-    rows = [
-        ("level-1 boot to Engine API (s)", f"{h['median']:.2f} ({h['min']:.2f}–{h['max']:.2f})",
-         f"{b['median']:.2f} ({b['min']:.2f}–{b['max']:.2f})", h["median"] / b["median"]),
-        ("docker run L1 → line at L5, image loads excluded (s)", f"{helix_nest['boot_s']:.1f}",
-         f"{base_nest['boot_s']:.1f}", helix_nest["boot_s"] / base_nest["boot_s"]),  # type: ignore[operator]
-        ("docker stop of the nest (s)", f"{helix_nest['stop_s']:.1f}",
-         f"{base_nest['stop_s']:.1f}", helix_nest["stop_s"] / base_nest["stop_s"]),  # type: ignore[operator]
-    ]  # fmt: skip
-    print("| figure | helix-init | shell entrypoint | ratio |\n|---|---|---|---|")
-    for name, hv, bv, ratio in rows:
-        print(f"| {name} | {hv} | {bv} | {ratio:.2f} |")
-    for who, data in (("helix-init", helix_nest), ("shell entrypoint", base_nest)):
-        how = "TERM" if data["dockerd_got_term"] else "KILL (no TERM seen)"
-        print(f"| {who}: stop exit code, level-1 dockerd got | {data['exit_code']}, {how} | | |")
-    if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result, indent=2))
+    write_json(json_path, result)
     return 0
 
 

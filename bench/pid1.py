@@ -1,6 +1,6 @@
 """Bench, not a test: what helix-init costs as PID 1, beside tini and dumb-init.
 
-    .venv/bin/python bench/pid1.py [--runs 10] [--out bench/results/pid1.md] [--json FILE]
+    .venv/bin/python -m bench.pid1 [--runs 10] [--json FILE]
 
 Runs as root (or maps to root in a user namespace). Each init is run as PID 1
 of a new PID namespace (`unshare --pid --fork --mount-proc INIT CMD`) with the
@@ -23,7 +23,6 @@ A last run with PYTHONPROFILEIMPORTTIME=1 lists what PID 1 imported, and
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -34,9 +33,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from common import helix_env, init_pid, vm_rss_kib
-from common import wait_until as _wait_until
+from bench.common import helix_env, init_pid, stats, vm_rss_kib, write_json
+from bench.common import wait_until as _wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.prefix) / "bin"
@@ -117,15 +117,6 @@ def wait_until(condition: Callable[[], bool], what: str, proc: subprocess.Popen[
     _wait_until(condition, what, proc, limit=DEADLINE)
 
 
-def summary(values: list[float]) -> tuple[float, float, float]:
-    return statistics.median(values), min(values), max(values)
-
-
-def _stats(values: list[float]) -> dict[str, object]:
-    median, low, high = summary(values)
-    return {"median": median, "min": low, "max": high, "samples": values}
-
-
 def whole_process_ms(argv: list[str], runs: int) -> float:
     times = []
     for _ in range(runs):
@@ -135,7 +126,8 @@ def whole_process_ms(argv: list[str], runs: int) -> float:
     return statistics.median(times)
 
 
-def import_report(sample: Sample) -> list[str]:
+def import_report(sample: Sample) -> dict[str, Any]:
+    """What PID 1 imported and mapped; heavy_ok is False if docker or pyroute2 is among them."""
     modules = []
     for line in sample.stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
@@ -144,24 +136,19 @@ def import_report(sample: Sample) -> list[str]:
                 modules.append(name)
     heavy = sorted({m for m in modules if m.split(".")[0] in HEAVY})
     mapped = sorted({line.split()[-1] for line in sample.maps if any(h in line for h in HEAVY)})
-    roots = sorted({m.split(".")[0] for m in modules if not m.startswith("_")})
-    lines = [
-        f"- PID 1 imported {len(modules)} modules (-X importtime lines); "
-        f"docker/pyroute2 among them: {', '.join(heavy) or 'none'}",
-        f"- files of docker/pyroute2 mapped in PID 1 (/proc/PID/maps): "
-        f"{', '.join(mapped) or 'none'}",
-        f"- top-level packages imported: {', '.join(roots)}",
-    ]
-    if heavy or mapped:
-        lines.append("- FAIL: PID 1 must not import docker or pyroute2 at boot (DESIGN.md)")
-    return lines
+    return {
+        "modules": len(modules),
+        "heavy_imported": heavy,
+        "heavy_mapped": mapped,
+        "top_level_packages": sorted({m.split(".")[0] for m in modules if not m.startswith("_")}),
+        "heavy_ok": not heavy and not mapped,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--out", type=Path, help="also write the Markdown report here")
-    parser.add_argument("--json", type=Path, help="also write every sample here (JSON)")
+    parser.add_argument("--json", type=Path, help="write the results here (default: stdout)")
     parser.add_argument(
         "--helix-init", default=str(HELIX_INIT), help="the helix-init program to measure"
     )
@@ -189,50 +176,27 @@ def main() -> int:
         bare = whole_process_ms([python, "-c", "pass"], opts.runs)
         isolated = whole_process_ms([python, "-I", "-S", "-c", "pass"], opts.runs)
 
-    base_rss = statistics.median(s.rss_kib for s in samples.get("tini", samples["helix-init"]))
-    base_ms = statistics.median(s.start_ms for s in samples.get("tini", samples["helix-init"]))
-    report = [
-        f"PID 1 in a new PID namespace, same CMD, median of {opts.runs} (min–max); "
-        f"ratios against {'tini' if 'tini' in samples else 'helix-init'}",
-        "",
-        "| init | RSS after boot | × | exec → CMD running | × |",
-        "|---|---|---|---|---|",
-    ]
-    for name, runs in samples.items():
-        rss = summary([s.rss_kib / 1024 for s in runs])
-        ms = summary([s.start_ms for s in runs])
-        report.append(
-            f"| {name} | {rss[0]:.1f} MiB ({rss[1]:.1f}–{rss[2]:.1f}) | "
-            f"{rss[0] * 1024 / base_rss:.1f} | {ms[0]:.1f} ms ({ms[1]:.1f}–{ms[2]:.1f}) | "
-            f"{ms[0] / base_ms:.1f} |"
-        )
-    report += [
-        "",
-        f"- interpreter: {python} (Python {sys.version.split()[0]}); whole-process "
-        f"`python -c pass` {bare:.0f} ms, `python -I -S -c pass` {isolated:.0f} ms (median)",
-        *import_report(traced),
-    ]
-    text = "\n".join(report)
-    print(text)
-    if opts.out:
-        opts.out.parent.mkdir(parents=True, exist_ok=True)
-        opts.out.write_text(text + "\n")
-    if opts.json:
-        data = {
+    imports = import_report(traced)
+    write_json(
+        opts.json,
+        {
             "settings": {"runs": opts.runs},
             "results": {
                 name: {
-                    "rss_mib": _stats([s.rss_kib / 1024 for s in runs]),
-                    "start_ms": _stats([s.start_ms for s in runs]),
+                    "rss_mib": stats([s.rss_kib / 1024 for s in runs]),
+                    "start_ms": stats([s.start_ms for s in runs]),
                 }
                 for name, runs in samples.items()
             },
             "python": {"path": python, "pass_ms": bare, "isolated_pass_ms": isolated},
-            "heavy_imports_ok": "FAIL" not in text,
-        }
-        opts.json.parent.mkdir(parents=True, exist_ok=True)
-        opts.json.write_text(json.dumps(data, indent=2) + "\n")
-    return 1 if "FAIL" in text else 0
+            "imports": imports,
+            "heavy_imports_ok": imports["heavy_ok"],
+        },
+    )
+    if not imports["heavy_ok"]:
+        print("FAIL: PID 1 must not import docker or pyroute2 at boot (DESIGN.md)", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

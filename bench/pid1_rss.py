@@ -1,6 +1,6 @@
 """Bench, not a test: RSS of s6-svscan and of supervisord as PID 1, beside bench/pid1.py's inits.
 
-    .venv/bin/python bench/pid1_rss.py [--runs 5] [--json FILE]   (as root)
+    .venv/bin/python -m bench.pid1_rss [--runs 5] [--json FILE]   (as root)
 
 bench/pid1.py measures helix-init, tini and dumb-init as PID 1 of a new PID
 namespace with a CMD. Neither of these two runs a CMD, so each runs alone as
@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import common
+from bench import common
 
 SETTLE = 0.3
 
@@ -82,11 +82,6 @@ def main() -> int:
                 common.progress(f"pid1_rss: {kind}, run {i + 1}/{opts.runs}")
                 samples[kind].append(run_once(kind, Path(tmp) / kind))
     results = {k: {"rss_mib": common.stats(v)} for k, v in samples.items()}
-    print(f"PID 1 alone in a new PID namespace, VmRSS after boot; median (min–max) of {opts.runs}")
-    print("\n| PID 1 | RSS, MiB |\n|---|---|")
-    for k, r in results.items():
-        s = r["rss_mib"]
-        print(f"| {k} | {s['median']:.1f} ({s['min']:.1f}–{s['max']:.1f}) |")
     common.write_json(
         opts.json, {"settings": {"runs": opts.runs, "settle_s": SETTLE}, "results": results}
     )

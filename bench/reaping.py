@@ -1,6 +1,6 @@
 """Bench, not a test: how fast PID 1 reaps a CMD's 10,000 orphans, helix-init beside tini.
 
-    .venv/bin/python bench/reaping.py [--orphans 10000] [--runs 3] [--json FILE]   (as root)
+    .venv/bin/python -m bench.reaping [--orphans 10000] [--runs 3] [--json FILE]   (as root)
 
 Each init runs as PID 1 of a new PID namespace with the same CMD (runs
 interleaved). The CMD (python -I -S, stdlib only) makes a pipe, starts shells
@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import common
+from bench import common
 
 # The CMD. argv: ORPHANS OUT. Fork through dash (fast, no exec per child), in
 # batches of 1000 so no shell keeps a huge job table.
@@ -112,18 +112,6 @@ def main() -> int:
         }
         for name, runs in samples.items()
     }
-    base = results.get("tini", results["helix-init"])["reaped_ms"]["median"]
-    print(
-        f"{opts.orphans:,} orphans of the CMD exit at once -> all reaped; "
-        f"median (min–max) of {opts.runs}, ratio to tini"
-    )
-    print("\n| init | all reaped, ms | × |\n|---|---|---|")
-    for name, r in results.items():
-        s = r["reaped_ms"]
-        print(
-            f"| {name} | {s['median']:.0f} ({s['min']:.0f}–{s['max']:.0f}) | "
-            f"{s['median'] / base:.2f} |"
-        )
     common.write_json(
         opts.json, {"settings": {"orphans": opts.orphans, "runs": opts.runs}, "results": results}
     )

@@ -3,20 +3,21 @@
     .venv/bin/python bench/run.py [--quick] [--idle 60] [--only PART,...] [--out PREFIX]
 
 Runs as root (PID namespaces, network namespaces, Docker). Each part is one of
-the bench scripts, run as a subprocess with small explicit arguments, one
-after the other (two cores: nothing in parallel), its own output going to
-stderr as progress:
+the bench scripts, run as `python -m bench.MODULE ... --json FILE` from the
+repository, one after the other (two cores: nothing in parallel), its own
+output going to stderr as progress. The scripts only measure and write JSON;
+this file alone turns it into rows (FIGURES says where each row's numbers are):
 
-  pid1       bench/pid1.py       helix-init, tini, dumb-init as PID 1: RSS, exec -> CMD
-  pid1_rss   bench/pid1_rss.py   s6-svscan, supervisord (no programs) as PID 1: RSS
-  services   bench/services.py   5 services: stack RSS/PSS, boot, READY, restart after
+  pid1       bench.pid1          helix-init, tini, dumb-init as PID 1: RSS, exec -> CMD
+  pid1_rss   bench.pid1_rss      s6-svscan, supervisord (no programs) as PID 1: RSS
+  services   bench.services      5 services: stack RSS/PSS, boot, READY, restart after
                                  kill -9, idle CPU, log throughput (vs supervisord, s6)
-  backoff    bench/backoff.py    delays under a crash loop (vs supervisord, s6)
-  shutdown   bench/shutdown.py   TERM -> PID 1 exit with 5 services (vs supervisord)
-  reaping    bench/reaping.py    10,000 orphans of the CMD reaped (vs tini, dumb-init)
-  dns        bench/dns_relay.py  relay latency and rate vs direct (3 runs)
-  bridge     bench/bridge_guard.py  bridge repair, netlink events vs polling
-  nest       bench/nest.py       nested Docker: level-1 boot, nest boot, docker stop
+  backoff    bench.backoff       delays under a crash loop (vs supervisord, s6)
+  shutdown   bench.shutdown      TERM -> PID 1 exit with 5 services (vs supervisord)
+  reaping    bench.reaping       10,000 orphans of the CMD reaped (vs tini, dumb-init)
+  dns        bench.dns_relay     relay latency and rate vs direct (3 runs)
+  bridge     bench.bridge_guard  bridge repair, netlink events vs polling
+  nest       bench.nest          nested Docker: level-1 boot, nest boot, docker stop
                                  (vs the plain shell entrypoint; uses DOCKER_HOST, or
                                  the engine scripts/nest.py finds or starts)
 
@@ -26,8 +27,8 @@ with every sample of every part in PREFIX.json (default bench/results/all;
 with --quick, bench/results/quick). About 6 minutes in full on a 2-core
 machine (the nested Docker figures are 2-3 of them); --quick is a smoke run
 for CI (few repeats, 5 s idle window, no nested Docker) of about a minute.
-Not part of the test command. A part that fails is shown as failed, the
-others still run, and the exit code is 1.
+`--only pid1` formats one part. Not part of the test command. A part that
+fails is shown as failed, the others still run, and the exit code is 1.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
 RESULTS = BENCH / "results"
 PYTHON = sys.executable  # the venv's python: the scripts find helix-init beside it
 
@@ -59,10 +61,9 @@ def progress(text: str) -> None:
 @dataclass
 class Part:
     name: str
-    script: str
+    module: str  # bench.MODULE, run with `python -m` from the repository
     full: list[str]
     quick: list[str] | None  # None: skipped by --quick
-    json_flag: str = "--json"
     repeat: int = 1  # whole-script runs (dns: each run gives one median and one rate)
     quick_repeat: int = 1
     limit: float = 300.0  # seconds before the part is interrupted
@@ -70,27 +71,26 @@ class Part:
 
 def parts(idle: float) -> list[Part]:
     return [
-        Part("pid1", "pid1.py", ["--runs", "10"], ["--runs", "3"]),
-        Part("pid1_rss", "pid1_rss.py", ["--runs", "5"], ["--runs", "2"]),
+        Part("pid1", "pid1", ["--runs", "10"], ["--runs", "3"]),
+        Part("pid1_rss", "pid1_rss", ["--runs", "5"], ["--runs", "2"]),
         Part(
             "services",
-            "services.py",
+            "services",
             ["--runs", "8", "--idle", f"{idle:g}", "--lines", "500000", "--log-runs", "3"],
             ["--runs", "3", "--idle", f"{idle:g}", "--lines", "100000", "--log-runs", "1"],
-            json_flag="--out",
             limit=600 + idle,
         ),
-        Part("backoff", "backoff.py", ["--crashes", "8"], ["--crashes", "4"]),
-        Part("shutdown", "shutdown.py", ["--runs", "5"], ["--runs", "2"]),
+        Part("backoff", "backoff", ["--crashes", "8"], ["--crashes", "4"]),
+        Part("shutdown", "shutdown", ["--runs", "5"], ["--runs", "2"]),
         Part(
             "reaping",
-            "reaping.py",
+            "reaping",
             ["--orphans", "10000", "--runs", "3"],
             ["--orphans", "2000", "--runs", "1"],
         ),
-        Part("dns", "dns_relay.py", ["--queries", "10000"], ["--queries", "2000"], repeat=3),
-        Part("bridge", "bridge_guard.py", ["--deletions", "30"], ["--deletions", "10"]),
-        Part("nest", "nest.py", ["--runs", "3"], None, limit=900),
+        Part("dns", "dns_relay", ["--queries", "10000"], ["--queries", "2000"], repeat=3),
+        Part("bridge", "bridge_guard", ["--deletions", "30"], ["--deletions", "10"]),
+        Part("nest", "nest", ["--runs", "3"], None, limit=900),
     ]
 
 
@@ -101,9 +101,9 @@ def run_part(part: Part, quick: bool, tmp: Path) -> list[dict[str, Any]] | dict[
     runs = []
     for i in range(part.quick_repeat if quick else part.repeat):
         out = tmp / f"{part.name}-{i}.json"
-        argv = [PYTHON, str(BENCH / part.script), *args, part.json_flag, str(out)]
+        argv = [PYTHON, "-m", f"bench.{part.module}", *args, "--json", str(out)]
         progress(f"{part.name}: {' '.join(argv[1:])}")
-        proc = subprocess.Popen(argv, stdout=sys.stderr, start_new_session=True)
+        proc = subprocess.Popen(argv, stdout=sys.stderr, start_new_session=True, cwd=REPO)
         try:
             code = proc.wait(part.limit)
         except subprocess.TimeoutExpired:
@@ -196,93 +196,244 @@ def failed(figure: str, why: str) -> Row:
     return Row(figure, f"failed: {why}", [], [])
 
 
-# -- rows of each part -----------------------------------------------------------------
-def rows_pid1(runs: list[dict[str, Any]], rss: list[dict[str, Any]] | None) -> list[Row]:
-    r = runs[0]["results"]
-    others = rss[0]["results"] if rss else {}
-    anchors = {n: r[n]["rss_mib"] for n in ("tini", "dumb-init") if n in r}
-    anchors |= {n: others[n]["rss_mib"] for n in ("s6-svscan", "supervisord") if n in others}
-    if "supervisord" in anchors:
-        anchors["supervisord (no programs)"] = anchors.pop("supervisord")
+# -- the figures: where each row's numbers are in the parts' JSON --------------------------
+Runs = dict[str, list[dict[str, Any]]]  # part name -> the JSON of each of its runs
+
+
+def value(runs: Runs, where: str) -> Stats | None:
+    """`PART:a.b.c` in the JSON of every run of PART: Stats as written, or a list of samples
+    (one run), or one number per run (aggregated over the runs); None where it is missing."""
+    part, _, path = where.partition(":")
+    numbers: list[float] = []
+    for run in runs.get(part, []):
+        node: Any = run
+        for key in path.split("."):
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and "median" in node:
+            return node
+        if isinstance(node, list):
+            return agg(node)
+        if isinstance(node, (int, float)):
+            numbers.append(node)
+    return agg(numbers) if numbers else None
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One row: the helix-init value, its anchors (label, where), and how to print them."""
+
+    title: Callable[[Runs], str]
+    helix: str
+    anchors: tuple[tuple[str, str], ...]
+    spec: str
+    unit: str
+    finish: Callable[[Row, Runs], None] | None = None  # adds what a plain row cannot say
+
+    @property
+    def part(self) -> str:
+        return self.helix.partition(":")[0]
+
+    def row(self, runs: Runs) -> Row:
+        anchors = {label: value(runs, where) for label, where in self.anchors}
+        row = side_by_side(self.title(runs), value(runs, self.helix), anchors, self.spec, self.unit)
+        if self.finish is not None:
+            self.finish(row, runs)
+        return row
+
+
+def fixed(text: str) -> Callable[[Runs], str]:
+    return lambda runs: text
+
+
+def first(runs: Runs, part: str) -> dict[str, Any]:
+    return runs[part][0]
+
+
+def stacks(
+    part: str, key: str, *names: str, label: dict[str, str] | None = None
+) -> tuple[tuple[str, str], ...]:
+    """(label, where) for each stack NAME at key.format(NAME) in PART's JSON."""
+    return tuple(((label or {}).get(n, n), f"{part}:{key.format(n)}") for n in names)
+
+
+def _all_running(row: Row, runs: Runs) -> None:
+    running = value(runs, "services:results.boot_running_ms.helix-init")
+    row.helix += f"; all 5 running: {cell(running, '.0f', 'ms')}"
+
+
+def _exit_codes(row: Row, runs: Runs) -> None:
+    res = first(runs, "shutdown")["results"]
+    row.note = "exit codes " + ", ".join(f"{k} {v['exit_codes']}" for k, v in res.items())
+
+
+def _how_stopped(row: Row, runs: Runs) -> None:
+    nest = first(runs, "nest")["nest"]
+
+    def how(d: dict[str, Any]) -> str:
+        return f"exit {d['exit_code']}, dockerd got {'TERM' if d['dockerd_got_term'] else 'KILL'}"
+
+    row.helix += f", {how(nest['helix'])}"
+    row.anchors = [(n, f"{c}, {how(nest['baseline'])}") for n, c in row.anchors]
+
+
+def _bridge_title(runs: Runs) -> str:
+    data = first(runs, "bridge")
+    kernel = agg(data["event"]["kernel_delete_ms"] + data["poll"]["kernel_delete_ms"])
+    return (
+        f"bridge guard (netlink events): bridge deleted → traffic across it again, "
+        f"{data['deletions']} deletions; {kernel['median']:.0f} ms of it is the kernel's "
+        "own deletion"
+    )
+
+
+def _dns_runs(runs: Runs) -> str:
+    return f"{len(runs['dns'])} run(s) of {first(runs, 'dns')['queries']:,} queries"
+
+
+def figures(idle: float) -> list[Figure]:
+    svc = ("supervisord", "s6")
+    direct = ("program → file directly", "services:results.log_direct_lines_per_s.helix-init")
     return [
-        side_by_side("PID-1 RSS after boot", r["helix-init"]["rss_mib"], anchors, ".1f", "MiB"),
-        side_by_side(
-            "boot → CMD running (exec of the init → CMD's first command)",
-            r["helix-init"]["start_ms"],
-            {n: r[n]["start_ms"] for n in ("tini", "dumb-init") if n in r},
+        Figure(
+            fixed("PID-1 RSS after boot"),
+            "pid1:results.helix-init.rss_mib",
+            stacks("pid1", "results.{}.rss_mib", "tini", "dumb-init")
+            + stacks(
+                "pid1_rss",
+                "results.{}.rss_mib",
+                "s6-svscan",
+                "supervisord",
+                label={"supervisord": "supervisord (no programs)"},
+            ),
+            ".1f",
+            "MiB",
+        ),
+        Figure(
+            fixed("boot → CMD running (exec of the init → CMD's first command)"),
+            "pid1:results.helix-init.start_ms",
+            stacks("pid1", "results.{}.start_ms", "tini", "dumb-init"),
             ".1f",
             "ms",
         ),
-    ]
-
-
-def rows_services(runs: list[dict[str, Any]], idle: float) -> list[Row]:
-    res = runs[0]["results"]
-
-    def get(key: str, stack: str) -> Stats | None:
-        value: Stats | None = res.get(key, {}).get(stack)
-        return value
-
-    def pair(key: str, others: tuple[str, ...] = ("supervisord", "s6")) -> dict[str, Any]:
-        return {n: get(key, n) for n in others}
-
-    ready = get("boot_ready_ms", "helix-init")
-    running = get("boot_running_ms", "helix-init")
-    boot = side_by_side(
-        "boot → READY, 5 services (anchors: → all 5 running, autostart)",
-        ready,
-        pair("boot_running_ms"),
-        ".0f",
-        "ms",
-    )
-    boot.helix += f"; all 5 running: {cell(running, '.0f', 'ms')}"
-    direct = get("log_direct_lines_per_s", "helix-init")
-    return [
-        side_by_side(
-            "whole-stack RSS, 5 idle services (PID 1 + supervisord + helpers; one sample)",
-            get("rss_mib", "helix-init"),
-            pair("rss_mib"),
+        Figure(
+            fixed("whole-stack RSS, 5 idle services (PID 1 + supervisord + helpers; one sample)"),
+            "services:results.rss_mib.helix-init",
+            stacks("services", "results.rss_mib.{}", *svc),
             ".1f",
             "MiB",
         ),
-        side_by_side(
-            "whole-stack PSS, same processes (shared pages split)",
-            get("pss_mib", "helix-init"),
-            pair("pss_mib"),
+        Figure(
+            fixed("whole-stack PSS, same processes (shared pages split)"),
+            "services:results.pss_mib.helix-init",
+            stacks("services", "results.pss_mib.{}", *svc),
             ".1f",
             "MiB",
         ),
-        boot,
-        side_by_side(
-            "first restart after kill -9 → replacement running",
-            get("restart_ms", "helix-init"),
-            pair("restart_ms"),
+        Figure(
+            fixed("boot → READY, 5 services (anchors: → all 5 running, autostart)"),
+            "services:results.boot_ready_ms.helix-init",
+            stacks("services", "results.boot_running_ms.{}", *svc),
+            ".0f",
+            "ms",
+            _all_running,
+        ),
+        Figure(
+            fixed("first restart after kill -9 → replacement running"),
+            "services:results.restart_ms.helix-init",
+            stacks("services", "results.restart_ms.{}", *svc),
             ".0f",
             "ms",
         ),
-        side_by_side(
-            f"idle CPU, 5 idle services, {idle:g} s in 5 slices",
-            get("idle_cpu_percent", "helix-init"),
-            pair("idle_cpu_percent"),
+        Figure(
+            fixed(f"idle CPU, 5 idle services, {idle:g} s in 5 slices"),
+            "services:results.idle_cpu_percent.helix-init",
+            stacks("services", "results.idle_cpu_percent.{}", *svc),
             ".3f",
             "% of a core",
         ),
-        side_by_side(
-            "log flood → the service's log file",
-            get("log_file_lines_per_s", "helix-init"),
-            {
-                "program → file directly": direct,
-                "supervisord": get("log_file_lines_per_s", "supervisord"),
-            },
+        Figure(
+            fixed("log flood → the service's log file"),
+            "services:results.log_file_lines_per_s.helix-init",
+            (direct, ("supervisord", "services:results.log_file_lines_per_s.supervisord")),
             ",.0f",
             "lines/s",
         ),
-        side_by_side(
-            "log flood → stdout mirror (`[flooder] …`)",
-            get("log_stdout_lines_per_s", "helix-init"),
-            {"program → file directly": direct},
+        Figure(
+            fixed("log flood → stdout mirror (`[flooder] …`)"),
+            "services:results.log_stdout_lines_per_s.helix-init",
+            (direct,),
             ",.0f",
             "lines/s",
+        ),
+        Figure(
+            fixed("shutdown, 5 services: TERM to PID 1 → PID 1 exited"),
+            "shutdown:results.helix-init.ms",
+            stacks("shutdown", "results.{}.ms", "supervisord"),
+            ".0f",
+            "ms",
+            _exit_codes,
+        ),
+        Figure(
+            lambda runs: (
+                f"zombie reaping: {first(runs, 'reaping')['settings']['orphans']:,} orphans of "
+                "the CMD exit at once → all reaped"
+            ),
+            "reaping:results.helix-init.reaped_ms",
+            stacks("reaping", "results.{}.reaped_ms", "tini", "dumb-init"),
+            ".0f",
+            "ms",
+        ),
+        Figure(
+            lambda runs: f"DNS via the relay, median latency ({_dns_runs(runs)})",
+            "dns:relay.median_us",
+            (("direct", "dns:direct.median_us"),),
+            ".0f",
+            "µs",
+        ),
+        Figure(
+            fixed("DNS via the relay, p99 latency"),
+            "dns:relay.p99_us",
+            (("direct", "dns:direct.p99_us"),),
+            ".0f",
+            "µs",
+        ),
+        Figure(
+            lambda runs: f"DNS via the relay, rate ({first(runs, 'dns')['concurrency']} clients)",
+            "dns:relay.qps",
+            (("direct", "dns:direct.qps"),),
+            ",.0f",
+            "queries/s",
+        ),
+        Figure(
+            _bridge_title,
+            "bridge:event.repair_ms",
+            (("polling every 0.2 s", "bridge:poll.repair_ms"),),
+            ".0f",
+            "ms",
+        ),
+        Figure(
+            fixed("nested: level-1 `docker run` → Engine API answers"),
+            "nest:l1_boot_to_ready_s.helix",
+            (("shell entrypoint (`dockerd &`)", "nest:l1_boot_to_ready_s.baseline"),),
+            ".2f",
+            "s",
+        ),
+        Figure(
+            fixed(
+                "nested: `docker run` of level 1 → busybox line at level 4 (image loads excluded)"
+            ),
+            "nest:nest.helix.boot_s",
+            (("shell entrypoint", "nest:nest.baseline.boot_s"),),
+            ".1f",
+            "s",
+        ),
+        Figure(
+            fixed("nested: `docker stop -t 30` of level 1 (nest running)"),
+            "nest:nest.helix.stop_s",
+            (("shell entrypoint", "nest:nest.baseline.stop_s"),),
+            ".1f",
+            "s",
+            _how_stopped,
         ),
     ]
 
@@ -291,8 +442,9 @@ def seq(values: list[float] | None) -> str:
     return "—" if not values else ", ".join(f"{v:.2f}" for v in values)
 
 
-def rows_backoff(runs: list[dict[str, Any]]) -> list[Row]:
-    data = runs[0]
+def backoff_row(runs: Runs) -> Row:
+    """The one row that is sequences, not a value against values."""
+    data = first(runs, "backoff")
     res, crashes = data["results"], data["settings"]["crashes"]
     h = res["helix-init"]
     helix_total = sum(h["observed_gaps_s"][:crashes])
@@ -317,131 +469,39 @@ def rows_backoff(runs: list[dict[str, Any]]) -> list[Row]:
     if s6:
         anchors.append(("s6-supervise", f"{seq(s6['observed_gaps_s'])} s, for ever"))
         ratios.append(("s6", versus(s6["observed_gaps_s"], False)))
-    return [
-        Row(
-            f"backoff under a crash loop, {crashes} consecutive crashes "
-            f"(initial {data['settings']['initial']:g} s, max {data['settings']['max']:g} s, "
-            "jitter ±20 %; restarts for ever by default)",
-            f"chose {seq(h['chosen_s'])} s; observed start→start {seq(h['observed_gaps_s'])} s",
-            anchors,
-            ratios,
-        )
-    ]
-
-
-def rows_shutdown(runs: list[dict[str, Any]]) -> list[Row]:
-    res = runs[0]["results"]
-    row = side_by_side(
-        "shutdown, 5 services: TERM to PID 1 → PID 1 exited",
-        res["helix-init"]["ms"],
-        {"supervisord": res["supervisord"]["ms"]},
-        ".0f",
-        "ms",
+    return Row(
+        f"backoff under a crash loop, {crashes} consecutive crashes "
+        f"(initial {data['settings']['initial']:g} s, max {data['settings']['max']:g} s, "
+        "jitter ±20 %; restarts for ever by default)",
+        f"chose {seq(h['chosen_s'])} s; observed start→start {seq(h['observed_gaps_s'])} s",
+        anchors,
+        ratios,
     )
-    codes = {k: v["exit_codes"] for k, v in res.items()}
-    row.note = "exit codes " + ", ".join(f"{k} {v}" for k, v in codes.items())
-    return [row]
 
 
-def rows_reaping(runs: list[dict[str, Any]]) -> list[Row]:
-    data = runs[0]
-    res = data["results"]
-    return [
-        side_by_side(
-            f"zombie reaping: {data['settings']['orphans']:,} orphans of the CMD exit at once "
-            "→ all reaped",
-            res["helix-init"]["reaped_ms"],
-            {n: res[n]["reaped_ms"] for n in ("tini", "dumb-init") if n in res},
-            ".0f",
-            "ms",
-        )
-    ]
-
-
-def rows_dns(runs: list[dict[str, Any]]) -> list[Row]:
-    def over(side: str, key: str) -> Stats:
-        return agg([r[side][key] for r in runs])
-
-    n = f"{len(runs)} run(s) of {runs[0]['queries']:,} queries"
-    return [
-        side_by_side(
-            f"DNS via the relay, median latency ({n})",
-            over("relay", "median_us"),
-            {"direct": over("direct", "median_us")},
-            ".0f",
-            "µs",
-        ),
-        side_by_side(
-            "DNS via the relay, p99 latency",
-            over("relay", "p99_us"),
-            {"direct": over("direct", "p99_us")},
-            ".0f",
-            "µs",
-        ),
-        side_by_side(
-            f"DNS via the relay, rate ({runs[0]['concurrency']} clients)",
-            over("relay", "qps"),
-            {"direct": over("direct", "qps")},
-            ",.0f",
-            "queries/s",
-        ),
-    ]
-
-
-def rows_bridge(runs: list[dict[str, Any]]) -> list[Row]:
-    data = runs[0]
-    event, poll = agg(data["event"]["repair_ms"]), agg(data["poll"]["repair_ms"])
-    kernel = agg(data["event"]["kernel_delete_ms"] + data["poll"]["kernel_delete_ms"])
-    return [
-        side_by_side(
-            f"bridge guard (netlink events): bridge deleted → traffic across it again, "
-            f"{data['deletions']} deletions; {kernel['median']:.0f} ms of it is the kernel's "
-            "own deletion",
-            event,
-            {"polling every 0.2 s": poll},
-            ".0f",
-            "ms",
-        )
-    ]
-
-
-def rows_nest(runs: list[dict[str, Any]]) -> list[Row]:
-    data = runs[0]
-    boot = data["l1_boot_to_ready_s"]
-    h, b = data["nest"]["helix"], data["nest"]["baseline"]
-
-    def one(value: float) -> Stats:
-        return agg([value])
-
-    def how(d: dict[str, Any]) -> str:
-        return f"exit {d['exit_code']}, dockerd got {'TERM' if d['dockerd_got_term'] else 'KILL'}"
-
-    stop = side_by_side(
-        "nested: `docker stop -t 30` of level 1 (nest running)",
-        one(h["stop_s"]),
-        {"shell entrypoint": one(b["stop_s"])},
-        ".1f",
-        "s",
-    )
-    stop.helix += f", {how(h)}"
-    stop.anchors = [(n, f"{c}, {how(b)}") for n, c in stop.anchors]
-    return [
-        side_by_side(
-            "nested: level-1 `docker run` → Engine API answers",
-            boot["helix"],
-            {"shell entrypoint (`dockerd &`)": boot["baseline"]},
-            ".2f",
-            "s",
-        ),
-        side_by_side(
-            "nested: `docker run` of level 1 → busybox line at level 5 (image loads excluded)",
-            one(h["boot_s"]),
-            {"shell entrypoint": one(b["boot_s"])},
-            ".1f",
-            "s",
-        ),
-        stop,
-    ]
+def table_rows(raw: dict[str, Any], idle: float) -> tuple[list[Row], int]:
+    """The rows in the order of the parts, a failed row per failed part; and the failures."""
+    runs: Runs = {name: data for name, data in raw.items() if isinstance(data, list)}
+    makers: dict[str, list[Callable[[Runs], Row]]] = {part.name: [] for part in parts(idle)}
+    for figure in figures(idle):
+        makers[figure.part].append(figure.row)
+    makers["backoff"].append(backoff_row)
+    rows: list[Row] = []
+    failures = 0
+    for name, make in makers.items():
+        data = raw.get(name)
+        if data is None or (isinstance(data, dict) and "skipped" in data):
+            continue
+        if isinstance(data, dict):
+            failures += 1
+            rows.append(failed(name, data["error"]))
+            continue
+        try:
+            rows += [one(runs) for one in make]
+        except (KeyError, TypeError, IndexError, ZeroDivisionError) as exc:
+            failures += 1
+            rows.append(failed(name, f"unexpected JSON ({exc!r})"))
+    return rows, failures
 
 
 # -- main ---------------------------------------------------------------------------------
@@ -491,36 +551,7 @@ def main() -> int:
     info["loadavg_1min_at_end"] = os.getloadavg()[0]
     info["wall_s"] = time.monotonic() - began
 
-    makers: dict[str, Callable[[list[dict[str, Any]]], list[Row]]] = {
-        "pid1": lambda r: rows_pid1(
-            r, raw.get("pid1_rss") if isinstance(raw.get("pid1_rss"), list) else None
-        ),
-        "services": lambda r: rows_services(r, idle),
-        "backoff": rows_backoff,
-        "shutdown": rows_shutdown,
-        "reaping": rows_reaping,
-        "dns": rows_dns,
-        "bridge": rows_bridge,
-        "nest": rows_nest,
-    }
-    rows: list[Row] = []
-    failures = 0
-    for name, make in makers.items():
-        data = raw.get(name)
-        if data is None or (isinstance(data, dict) and "skipped" in data):
-            continue
-        if isinstance(data, dict):
-            failures += 1
-            rows.append(failed(name, data["error"]))
-            continue
-        try:
-            rows += make(data)
-        except (KeyError, TypeError, IndexError, ZeroDivisionError) as exc:
-            failures += 1
-            rows.append(failed(name, f"unexpected JSON ({exc!r})"))
-    if isinstance(raw.get("pid1_rss"), dict) and "error" in raw["pid1_rss"]:
-        failures += 1
-        rows.append(failed("pid1_rss", raw["pid1_rss"]["error"]))
+    rows, failures = table_rows(raw, idle)
 
     header = (
         f"{info['date_utc']}; {info['cpus']} CPUs, {info['memory_gib']} GiB, kernel "

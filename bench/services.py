@@ -1,7 +1,7 @@
 """Bench, not a test: what helix-init's service stack costs beside plain supervisord and s6.
 
-    .venv/bin/python bench/services.py [--runs 10] [--idle 60] [--lines 500000]
-                                       [--log-runs 3] [--out bench/results/services.json]
+    .venv/bin/python -m bench.services [--runs 10] [--idle 60] [--lines 500000]
+                                       [--log-runs 3] [--json FILE]
 
 Runs as root. Every stack runs as PID 1 of a PID namespace of its own
 (`unshare --pid --fork --mount-proc`), with the same service programs, runs
@@ -37,8 +37,8 @@ What is measured:
             against the same program writing straight to a file. No rotation.
             s6 is left out here: it captures nothing without an s6-log pipeline.
 
-Prints a Markdown table (median, min–max, ratio to plain supervisord) and
-writes every sample to the JSON file.
+Writes every sample as JSON (to --json FILE, else stdout); bench/run.py
+turns it into rows.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import helix_env
+from bench.common import helix_env, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.prefix) / "bin"
@@ -460,41 +460,16 @@ def ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
     return f"{a['median'] / b['median']:.2f}"
 
 
-def table(results: dict[str, dict[str, dict[str, Any] | None]], stacks: list[str]) -> list[str]:
-    rows = [
-        ("crash (kill -9) → replacement running, ms", "restart_ms", ".1f"),
-        ("boot → 5 services running, ms", "boot_running_ms", ".0f"),
-        ("boot → READY reported, ms", "boot_ready_ms", ".0f"),
-        ("RSS of the stack, 5 services, MiB", "rss_mib", ".1f"),
-        ("PSS of the stack, 5 services, MiB", "pss_mib", ".1f"),
-        ("CPU while idle, % of a core", "idle_cpu_percent", ".3f"),
-        ("flood → log file, lines/s", "log_file_lines_per_s", ",.0f"),
-        ("flood → stdout mirror, lines/s", "log_stdout_lines_per_s", ",.0f"),
-        ("program → file directly, lines/s", "log_direct_lines_per_s", ",.0f"),
-    ]
-    head = "| measure | " + " | ".join(stacks) + " | helix-init ÷ supervisord |"
-    lines = [head, "|---" * (len(stacks) + 2) + "|"]
-    for label, key, fmt in rows:
-        per = results.get(key, {})
-        cells = [cell(per.get(s), fmt) for s in stacks]
-        lines.append(
-            f"| {label} | "
-            + " | ".join(cells)
-            + f" | {ratio(per.get('helix-init'), per.get('supervisord'))} |"
-        )
-    return lines
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10, help="restarts and boots per stack")
     parser.add_argument("--idle", type=float, default=60.0, help="idle CPU window, seconds")
     parser.add_argument("--lines", type=int, default=500_000, help="lines in a flood")
     parser.add_argument("--log-runs", type=int, default=3, help="floods per stack")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "services.json")
+    parser.add_argument("--json", type=Path, help="write the results here (default: stdout)")
     opts = parser.parse_args()
     if os.geteuid() != 0:
-        print("bench/services.py needs root (unshare --pid)", file=sys.stderr)
+        print("bench.services needs root (unshare --pid)", file=sys.stderr)
         return 2
 
     notes: list[str] = []
@@ -543,50 +518,29 @@ def main() -> int:
         put("log_direct_lines_per_s", "helix-init", [f["file"] for f in floods["direct"]])
         put("log_direct_lines_per_s", "supervisord", [f["file"] for f in floods["direct"]])
 
-    report = [
-        f"Service stacks as PID 1 of their own PID namespace; median (min–max) of "
-        f"{opts.runs} restarts and boots, {opts.log_runs} floods of {opts.lines:,} lines, "
-        f"idle CPU over {opts.idle:g} s in 5 slices (RSS/PSS: one sample at its end)",
-        "",
-        *table(results, names),
-        "",
-        "- stack processes measured: "
-        + "; ".join(f"{n}: {', '.join(idle_results[n].processes)}" for n in names),
-        "- 'program → file directly' is the same flooder with stdout on a file, no supervisor "
-        "(shown in both columns; its ratio is 1 by construction)",
-        f"- load average (1 min) before/after: {load_before:.2f} / {os.getloadavg()[0]:.2f} "
-        f"on {os.cpu_count()} CPUs (other work on the machine widens every column's range)",
-        *[f"- {note}" for note in notes],
-    ]
-    print("\n".join(report))
-    opts.out.parent.mkdir(parents=True, exist_ok=True)
-    opts.out.write_text(
-        json.dumps(
-            {
-                "settings": {
-                    "runs": opts.runs,
-                    "idle_seconds": opts.idle,
-                    "lines": opts.lines,
-                    "log_runs": opts.log_runs,
-                    "services_for_boot_rss_cpu": SERVICES,
-                    "uptime_before_kill_s": SETTLE,
-                },
-                "machine": {
-                    "python": PYTHON,
-                    "python_version": platform.python_version(),
-                    "kernel": platform.release(),
-                    "cpus": os.cpu_count(),
-                    "loadavg_1min_before_after": [load_before, os.getloadavg()[0]],
-                },
-                "stack_processes": {n: idle_results[n].processes for n in names},
-                "results": results,
-                "notes": notes,
+    write_json(
+        opts.json,
+        {
+            "settings": {
+                "runs": opts.runs,
+                "idle_seconds": opts.idle,
+                "lines": opts.lines,
+                "log_runs": opts.log_runs,
+                "services_for_boot_rss_cpu": SERVICES,
+                "uptime_before_kill_s": SETTLE,
             },
-            indent=2,
-        )
-        + "\n"
+            "machine": {
+                "python": PYTHON,
+                "python_version": platform.python_version(),
+                "kernel": platform.release(),
+                "cpus": os.cpu_count(),
+                "loadavg_1min_before_after": [load_before, os.getloadavg()[0]],
+            },
+            "stack_processes": {n: idle_results[n].processes for n in names},
+            "results": results,
+            "notes": notes,
+        },
     )
-    print(f"\n(JSON: {opts.out})")
     return 0
 
 

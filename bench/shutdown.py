@@ -1,6 +1,6 @@
 """Bench, not a test: TERM to PID 1 -> PID 1 gone, with 5 services, helix-init beside supervisord.
 
-    .venv/bin/python bench/shutdown.py [--runs 10] [--json FILE]   (as root)
+    .venv/bin/python -m bench.shutdown [--runs 10] [--json FILE]   (as root)
 
 Each stack runs as PID 1 of a new PID namespace with the same 5 services (a
 shell that stamps its start and execs `sleep`, which dies on TERM), runs
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import common
+from bench import common
 
 SERVICES = 5
 SETTLE = 0.5  # seconds all services have run before TERM
@@ -102,18 +102,6 @@ def main() -> int:
         }
         for k, runs in samples.items()
     }
-    base = results["supervisord"]["ms"]["median"]
-    print(
-        f"TERM to PID 1 -> PID 1 exited, {SERVICES} running services; "
-        f"median (min–max) of {opts.runs}"
-    )
-    print("\n| stack | shutdown, ms | × supervisord | exit codes |\n|---|---|---|---|")
-    for k, r in results.items():
-        s = r["ms"]
-        print(
-            f"| {k} | {s['median']:.0f} ({s['min']:.0f}–{s['max']:.0f}) | "
-            f"{s['median'] / base:.2f} | {r['exit_codes']} |"
-        )
     common.write_json(
         opts.json,
         {
