@@ -126,6 +126,9 @@ def status(settings: Settings, as_json: bool) -> int:
     dns = _dns_status(settings)
     if dns is not None:
         st["dns"] = dns
+    engine = _engine_status(st)
+    if engine is not None:
+        st["engine"] = engine
     if as_json:
         print(json.dumps(st, indent=2))
         return Exit.OK
@@ -164,6 +167,10 @@ def status(settings: Settings, as_json: bool) -> int:
                 ", ".join(f"{k} {v}" for k, v in counters.items()) or "no queries yet"
             )
         print(line)
+    if engine is not None:
+        from helix_init.dockerinfo import EngineInfo
+
+        print(f"engine: {engine['error']}" if "error" in engine else EngineInfo(**engine).line())
     for name, step in sorted(st.get("exports", {}).items()):
         print(f"export {name} (from step {step})")
     return Exit.OK
@@ -175,6 +182,19 @@ def _usage_cells(usage: dict[str, Any] | None) -> tuple[str, str, str]:
         return ("-", "-", "-")
     rss = usage["rss_bytes"] / (1 << 20)
     return (f"{usage['cpu_seconds']:.1f}s", f"{rss:.1f}M", str(usage["fds"]))
+
+
+def _engine_status(st: dict[str, Any]) -> dict[str, Any] | None:
+    """This level's engine through the docker SDK, only once the dockerd service is ready."""
+    services = (st.get("services") or {}).get("services", [])
+    if not any(s["name"] == "dockerd" and s["ready"] for s in services):
+        return None
+    from helix_init.dockerinfo import engine_info
+
+    info = engine_info()
+    if isinstance(info, str):
+        return {"error": info}
+    return info.to_json()
 
 
 def _docker_facts(settings: Settings) -> dict[str, Any] | None:

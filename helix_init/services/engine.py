@@ -20,6 +20,7 @@ from typing import Any
 
 from helix_init.logsink import Log, follow_pipe
 from helix_init.reaper import Child, Reaper
+from helix_init.services import http10
 from helix_init.services.render import EnginePaths
 
 _OWN_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
@@ -143,20 +144,13 @@ class Engine:
         return result[0]
 
     async def _exchange(self, body: bytes) -> bytes:
+        call = http10.request("POST", "/RPC2", body=body, Content_Type="text/xml")
         try:
-            reader, writer = await asyncio.open_unix_connection(str(self.paths.socket))
-        except OSError as exc:
+            return await http10.exchange(call, unix_path=str(self.paths.socket))
+        except http10.Unreachable as exc:
             raise EngineError(f"cannot reach supervisord: {exc.strerror}") from None
-        try:
-            writer.write(
-                b"POST /RPC2 HTTP/1.0\r\nHost: localhost\r\nContent-Type: text/xml\r\n"
-                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-            )
-            return await reader.read()
         except OSError as exc:  # supervisord died mid-call
             raise EngineError(f"supervisord dropped the call: {exc.strerror or exc}") from None
-        finally:
-            writer.close()
 
     async def stop(self) -> None:
         """Ask supervisord to exit (all programs stopped already); TERM, then KILL if it hangs."""

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from helix_init.procgroup import signal_group
 from helix_init.reaper import Reaper, SpawnError
+from helix_init.services import http10
 
 Check = Callable[[], Awaitable[bool]]
 
@@ -50,24 +51,16 @@ async def http_status(url: str, timeout: float, *, unix_path: str | None = None)
     """Status code of GET url (over unix_path when given), None when no answer."""
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    request = f"GET {path} HTTP/1.0\r\nHost: {parts.hostname or 'localhost'}\r\n\r\n".encode()
-
-    async def ask() -> int | None:
-        if unix_path is not None:
-            reader, writer = await asyncio.open_unix_connection(unix_path)
-        else:
-            host, port = split_host_port(f"{parts.hostname}:{parts.port or 80}")
-            reader, writer = await asyncio.open_connection(host, port)
-        try:
-            writer.write(request)
-            status_line = await reader.readline()
-        finally:
-            writer.close()
-        fields = status_line.split()
-        return int(fields[1]) if len(fields) >= 2 and fields[1].isdigit() else None
-
     try:
-        return await asyncio.wait_for(ask(), timeout)
+        host, port = split_host_port(f"{parts.hostname}:{parts.port or 80}")
+        ask = http10.exchange(
+            http10.request("GET", path, parts.hostname or "localhost"),
+            unix_path=unix_path,
+            host=host,
+            port=port,
+            status_only=True,
+        )
+        return http10.status_of(await asyncio.wait_for(ask, timeout))
     except (OSError, TimeoutError, ValueError):
         return None
 
