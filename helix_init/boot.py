@@ -35,8 +35,8 @@ from helix_init.problems import ConfigError, Problem
 from helix_init.procgroup import signal_group
 from helix_init.reaper import Child, Reaper, SpawnError, become_subreaper
 from helix_init.rootfiles import temporary
-from helix_init.settings import OnStepFailure, Settings
-from helix_init.sibling import problems_from_env
+from helix_init.settings import CMD_USER, OnStepFailure, Settings
+from helix_init.settings.sibling import problems_from_env
 from helix_init.steprunner import StepRunner, run_folder
 
 if TYPE_CHECKING:  # services.d's parser and the engine client load only when services exist
@@ -75,7 +75,7 @@ def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
         try:
             cmdmod.resolve_user(user)
         except KeyError as exc:
-            problems.append(Problem("HELIX_INIT_CMD_USER", str(exc.args[0])))
+            problems.append(Problem(CMD_USER, str(exc.args[0])))
     problems += problems_from_env(settings.environ)  # sibling-dockerd mode variables
     problems += dind_problems(settings.environ)  # DinD variables, HELIX_DOCKERD_CONFIG's file
     if problems:
@@ -332,7 +332,7 @@ class Boot:
                     # processes' /proc/PID/environ that user can read.
                     hidden = self.services.secret_sources
                     env = {k: v for k, v in env.items() if k not in hidden}
-                user = env.get("HELIX_INIT_CMD_USER")
+                user = env.get(CMD_USER)
                 run_as = cmdmod.resolve_user(user) if user else None
                 self.cmd = cmdmod.start_cmd(
                     self.reaper, plan.cmd, env, run_as, usersetup.umask(env)

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helix_init.rootfiles import write_private
+from helix_init.settings import INIT_ENV_FILE
 
-ENV_FILE_VAR = "HELIX_INIT_ENV_FILE"
+ENV_FILE_VAR = INIT_ENV_FILE
 # Shell bookkeeping that changes in every shell and is nobody's export.
 _SHELL_NOISE = frozenset({"SHLVL", "_", "PWD", "OLDPWD", ENV_FILE_VAR})
 VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # ${VAR} in service files

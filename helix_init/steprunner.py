@@ -34,7 +34,7 @@ from helix_init.dropins import Step
 from helix_init.logsink import Log, follow_pipe
 from helix_init.procgroup import group_alive, signal_group
 from helix_init.reaper import Child, Reaper, SpawnError
-from helix_init.settings import OnStepFailure
+from helix_init.settings import INIT_PID, OnStepFailure
 
 KILL_AFTER_TERM = 2.0  # seconds between TERM and KILL when a step's time is up
 _LAST_LINES = 10
@@ -138,7 +138,7 @@ class StepRunner:
         for suffix in (shellstep.FUNCTIONS_SUFFIX, shellstep.MISSING_SUFFIX):
             Path(str(env_file) + suffix).unlink(missing_ok=True)
         env = self._exports.current()
-        env["HELIX_INIT_PID"] = str(os.getpid())  # for steps only: is the init PID 1?
+        env[INIT_PID] = str(os.getpid())  # for steps only: is the init PID 1?
         env[ENV_FILE_VAR] = str(env_file)
         return env
 

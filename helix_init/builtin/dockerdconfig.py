@@ -26,7 +26,7 @@ def write_dockerd_config(level: Level) -> None:
     bip = IPv4Interface(net_data["bip"])
     net = netplan.NetPlan(IPv4Network(net_data["network"]), bip, net_data["mtu"], ())
     choice = iptables.choose_iptables(
-        iptables.observe_iptables(run_command, level.env), level.docker_dir
+        iptables.observe_iptables(run_command, level.dind.iptables_backend), level.docker_dir
     )
     say(f"iptables: {choice.backend} ({choice.reason})")
     disabled = iptables.bridge_disabled_reason(found["gvisor"], choice)
@@ -38,9 +38,9 @@ def write_dockerd_config(level: Level) -> None:
         storage_driver=found["storage"]["driver"],
         net=net,
         bridge_disabled=disabled,
-        insecure_registries=daemonjson.registries_from_env(level.env),
+        insecure_registries=list(level.dind.insecure_registries),
         nvidia=daemonjson.nvidia_runtime_wanted(
-            level.env.get("GPU_VENDOR"),
+            level.dind.gpu_vendor,
             os.path.exists("/dev/nvidia0"),
             which("nvidia-container-runtime"),
         ),
@@ -48,6 +48,8 @@ def write_dockerd_config(level: Level) -> None:
         dns_search=dns.search,
         dns_opts=dns.options,
     )
-    config = daemonjson.render_daemon_json(inputs, daemonjson.operator_config_from_env(level.env))
+    config = daemonjson.render_daemon_json(
+        inputs, daemonjson.operator_config(level.dind.dockerd_config)
+    )
     changed = daemonjson.write_daemon_json(config, level.daemon_json)
     say(f"{level.daemon_json} {'written' if changed else 'unchanged'}")

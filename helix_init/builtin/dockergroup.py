@@ -16,8 +16,9 @@ def ensure_docker_group(level: Level) -> None:
     """
     if not level.docker_wanted():
         return
-    gid, user = dockergroup.settings_from_env(level.env)
-    ran = dockergroup.ensure_docker_group(run_command, gid, user)
+    ran = dockergroup.ensure_docker_group(
+        run_command, level.dind.docker_gid, level.dind.desktop_user
+    )
     for argv in ran:
         say(f"ran: {' '.join(argv)}")
     if not ran:  # still one line: the log shows the step decided, not that it was skipped

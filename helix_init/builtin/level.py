@@ -10,12 +10,14 @@ import json
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import Any
 
 from helix_init.dind import DindError
 from helix_init.dind.paths import LevelPaths
 from helix_init.hostcmd import CommandResult
-from helix_init.settings import Settings
+from helix_init.settings import INIT_ENV_FILE, Settings
+from helix_init.settings.dind import DindSettings
 
 
 def run_command(argv: Sequence[str]) -> CommandResult:
@@ -41,6 +43,11 @@ class Level:
         self.dns_path = paths.dns_path
         self.path_file = paths.path_file
 
+    @cached_property
+    def dind(self) -> DindSettings:
+        """The DinD variables, parsed when a step first needs them (ConfigError if bad)."""
+        return DindSettings.from_env(self.env)
+
     def facts(self) -> dict[str, Any]:
         try:
             data: dict[str, Any] = json.loads(self.facts_path.read_text())
@@ -53,7 +60,7 @@ class Level:
 
     def export(self, name: str, value: str) -> None:
         """Hand a variable to later steps, the services and the CMD (see contenv.py)."""
-        target = self.env.get("HELIX_INIT_ENV_FILE")
+        target = self.env.get(INIT_ENV_FILE)
         if target:
             with open(target, "a") as f:
                 f.write(f"{name}={value}\0")

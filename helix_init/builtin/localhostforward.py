@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from helix_init.builtin.level import Level, run_command, say
-from helix_init.sibling import forward_config, localhost
+from helix_init.settings.sibling import forward_config
+from helix_init.sibling import localhost
 
 RESOLV_CONF = Path("/etc/resolv.conf")
 

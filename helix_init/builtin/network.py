@@ -7,6 +7,8 @@ from pathlib import Path
 
 from helix_init.builtin.level import Level, say
 from helix_init.dind import netplan
+from helix_init.settings.dind import CHILD_RESERVED_NETS
+from helix_init.settings.dns import DNS_MODE, DNS_RELAY, dns_override
 
 
 def plan_network(level: Level) -> None:
@@ -17,7 +19,7 @@ def plan_network(level: Level) -> None:
     """
     if not level.docker_wanted():
         return
-    from helix_init.dns.plan import dns_override, plan_dns
+    from helix_init.dns.plan import plan_dns
     from helix_init.dns.resolvconf import parse_resolv_conf
 
     found = level.facts()
@@ -28,8 +30,8 @@ def plan_network(level: Level) -> None:
         routes=around.routes,
         addresses=around.addresses,
         nameservers=netplan.nameservers(resolv_text),
-        must_reach=netplan.hosts_to_reach(level.env),
-        reserved=netplan.parse_reserved_nets(level.env.get("HELIX_INIT_RESERVED_NETS", "")),
+        must_reach=netplan.hosts_to_reach(level.dind.must_reach),
+        reserved=list(level.dind.reserved_nets),
         mtu=found["network"]["mtu"],
     )
     if plan.moved_because:
@@ -60,9 +62,9 @@ def plan_network(level: Level) -> None:
     level.dns_path.write_text(dns.to_json())
     say(f"network {plan.network}, bridge {plan.bip}, mtu {plan.mtu}")
     say(f"dns {dns.mode}: {dns.reason}")
-    level.export("HELIX_DNS_MODE", dns.mode)
-    level.export("HELIX_DNS_RELAY", dns.relay_listen or "")
-    level.export("HELIX_CHILD_RESERVED_NETS", plan.children_env)
+    level.export(DNS_MODE, dns.mode)
+    level.export(DNS_RELAY, dns.relay_listen or "")
+    level.export(CHILD_RESERVED_NETS, plan.children_env)
 
 
 def _read(path: str) -> str:

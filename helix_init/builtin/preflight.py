@@ -6,8 +6,7 @@ import json
 
 from helix_init.builtin.level import Level, say
 from helix_init.dind import DindError, facts
-
-DEFAULT_DEPTH = 1
+from helix_init.settings import INIT_PID
 
 
 def preflight(level: Level) -> None:
@@ -17,8 +16,7 @@ def preflight(level: Level) -> None:
     failed much later; now the reason is known before anything starts.
     """
     obs = facts.observe()
-    default_depth = int(level.env.get("HELIX_DOCKER_DEPTH_DEFAULT", DEFAULT_DEPTH))
-    found = facts.preflight_facts(obs, level.env, default_depth)
+    found = facts.preflight_facts(obs, level.dind, level.env.get(INIT_PID))
     level.settings.run_dir.mkdir(parents=True, exist_ok=True)
     level.facts_path.write_text(json.dumps(found, indent=2) + "\n")
     cg = found["cgroup"]
@@ -36,6 +34,6 @@ def preflight(level: Level) -> None:
         say("this level can run dockerd")
         return
     why = f"dockerd cannot run at this level: {found['why_not']}"
-    if level.env.get("HELIX_DOCKER_REQUIRED", "0") == "1":
+    if level.dind.required:
         raise DindError(why)
     say(f"{why}; continuing without Docker")

@@ -26,7 +26,6 @@ from typing import Any
 from helix_init.dind.netplan import BRIDGE_NAME, NetPlan
 from helix_init.problems import ConfigError, Problem
 
-OPERATOR_VARIABLE = "HELIX_DOCKERD_CONFIG"
 SHUTDOWN_TIMEOUT = 15  # s dockerd gives its containers on stop; the init must wait longer
 NVIDIA_RUNTIME = "nvidia-container-runtime"
 
@@ -103,13 +102,6 @@ def nvidia_runtime_wanted(gpu_vendor: str | None, device: bool, runtime: bool) -
     return device and runtime
 
 
-def registries_from_env(env: Mapping[str, str]) -> list[str]:
-    """HELIX_REGISTRY as insecure-registries entries: comma-separated, scheme dropped."""
-    raw = env.get("HELIX_REGISTRY", "")
-    entries = (r.strip().removeprefix("http://").removeprefix("https://") for r in raw.split(","))
-    return [e.rstrip("/") for e in entries if e]
-
-
 def load_operator_config(path: Path) -> dict[str, Any]:
     """The operator's daemon.json fragment; errors name the file and the line and column."""
     try:
@@ -136,11 +128,9 @@ def load_operator_config(path: Path) -> dict[str, Any]:
     return value
 
 
-def operator_config_from_env(env: Mapping[str, str]) -> dict[str, Any] | None:
-    path = env.get(OPERATOR_VARIABLE, "").strip()
-    if not path:
-        return None
-    return load_operator_config(Path(path))
+def operator_config(path: Path | None) -> dict[str, Any] | None:
+    """HELIX_DOCKERD_CONFIG's file (DindSettings.dockerd_config), None when unset."""
+    return None if path is None else load_operator_config(path)
 
 
 def to_text(config: Mapping[str, Any]) -> str:

@@ -17,11 +17,9 @@ from pathlib import Path
 
 from helix_init.dind import DindError
 from helix_init.hostcmd import Runner, check
-from helix_init.problems import ConfigError, Problem
+from helix_init.settings.dind import DOCKER_GID
 
 GROUP = "docker"
-GID_VARIABLE = "HELIX_DOCKER_GID"
-USER_VARIABLE = "HELIX_DESKTOP_USER"
 
 
 @dataclass(frozen=True)
@@ -42,14 +40,6 @@ def parse_group_file(text: str) -> dict[str, Group]:
     return groups
 
 
-def settings_from_env(env: Mapping[str, str]) -> tuple[int | None, str | None]:
-    """(fixed gid, desktop user) from HELIX_DOCKER_GID and HELIX_DESKTOP_USER."""
-    raw = env.get(GID_VARIABLE, "").strip()
-    if raw and not (raw.isdigit() and 0 < int(raw) < 2**31):
-        raise ConfigError([Problem(GID_VARIABLE, f"must be a positive integer, got {raw!r}")])
-    return (int(raw) if raw else None), (env.get(USER_VARIABLE, "").strip() or None)
-
-
 def docker_group_commands(
     groups: Mapping[str, Group], gid: int | None, user: str | None, name: str = GROUP
 ) -> list[list[str]]:
@@ -57,7 +47,7 @@ def docker_group_commands(
     holder = next((g for g in groups.values() if gid is not None and g.gid == gid), None)
     if holder is not None and holder.name != name:
         raise DindError(
-            f"{GID_VARIABLE}={gid} is already the gid of group {holder.name!r}; "
+            f"{DOCKER_GID}={gid} is already the gid of group {holder.name!r}; "
             "choose another gid or remove that group from the image"
         )
     commands: list[list[str]] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,13 +22,11 @@ from helix_init.dind.storage import (
     Mount,
     choose_storage_driver,
     detect_fs_type,
-    fallback_from_env,
     parse_mountinfo,
 )
 from helix_init.hostinfo import is_gvisor
-from helix_init.problems import ConfigError, Problem
+from helix_init.settings.dind import DindSettings
 
-DEPTH_VARIABLE = "HELIX_DOCKER_DEPTH"
 FULL_UID_MAP = (0, 0, 4294967295)
 PRIVILEGE_HINT = (
     "run this level with --privileged (or --cap-add ALL --security-opt seccomp=unconfined "
@@ -96,17 +94,6 @@ def default_route_interface(proc_net_route: str) -> str | None:
     return best[1] if best else None
 
 
-def depth_from_env(env: Mapping[str, str], default: int) -> int:
-    raw = env.get(DEPTH_VARIABLE, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit():
-        raise ConfigError(
-            [Problem(DEPTH_VARIABLE, f"must be 0 or a positive integer, got {raw!r}")]
-        )
-    return int(raw)
-
-
 @dataclass(frozen=True)
 class Observations:
     """Everything preflight_facts needs, read in one place."""
@@ -161,9 +148,9 @@ def _read(path: Path) -> str:
 
 
 def preflight_facts(
-    obs: Observations, env: Mapping[str, str], default_depth: int
+    obs: Observations, settings: DindSettings, init_pid: str | None = None
 ) -> dict[str, Any]:
-    """The facts.json object; raises ConfigError for a bad HELIX_DOCKER_DEPTH or fallback."""
+    """The facts.json object; `init_pid` is the init's pid as it told its steps."""
     caps = decode_capabilities(status_field(obs.proc_status, "CapEff") or "0")
     cgroup = cgroup_layout(parse_mountinfo(obs.mountinfo))
     gvisor = is_gvisor(obs.uname_release, obs.uname_version)
@@ -173,7 +160,7 @@ def preflight_facts(
     try:
         choice = choose_storage_driver(
             obs.data_root_fs,
-            fallback_from_env(env),
+            settings.storage_fallback,
             fuse_device=obs.fuse_device,
             fuse_binary=obs.fuse_binary,
             data_root=obs.data_root,
@@ -200,7 +187,7 @@ def preflight_facts(
     ]
     return {
         # Steps run as children of the init; the init tells them its own pid.
-        "pid1": env.get("HELIX_INIT_PID", str(obs.pid)) == "1",
+        "pid1": (init_pid or str(obs.pid)) == "1",
         "euid": obs.euid,
         "cgroup": cgroup,
         "capabilities": caps,
@@ -209,7 +196,7 @@ def preflight_facts(
         "user_namespace": userns,
         "storage": storage,
         "network": {"default_interface": obs.default_interface, "mtu": obs.mtu},
-        "depth": depth_from_env(env, default_depth),
+        "depth": settings.depth,
         "can_run_dockerd": blocker is None,
         "why_not": blocker,
         "warnings": warnings,

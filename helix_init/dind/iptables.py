@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from helix_init.dind import DindError
 from helix_init.hostcmd import Runner
-from helix_init.problems import ConfigError, Problem
+from helix_init.settings.dind import IPTABLES_BACKEND
 
-OVERRIDE_VARIABLE = "HELIX_IPTABLES_BACKEND"
-BACKENDS = ("legacy", "nft")
 TOOLS = (
     "iptables",
     "iptables-save",
@@ -53,23 +51,16 @@ class IptablesChoice:
     path_dir: Path | None = None  # to put first on dockerd's PATH
 
 
-def override_from_env(env: Mapping[str, str]) -> str | None:
-    value = env.get(OVERRIDE_VARIABLE, "").strip()
-    if value and value not in BACKENDS:
-        raise ConfigError([Problem(OVERRIDE_VARIABLE, f"must be legacy or nft, got {value!r}")])
-    return value or None
-
-
 def choose_backend(obs: IptablesObservations) -> tuple[str, str]:
     """(backend, reason) from what was observed; see the module docstring for the order."""
     legacy, nft = obs.legacy_rules, obs.nft_rules
     if obs.override:
         if (legacy if obs.override == "legacy" else nft) is None:
             raise DindError(
-                f"{OVERRIDE_VARIABLE}={obs.override}, but iptables-{obs.override}-save "
+                f"{IPTABLES_BACKEND}={obs.override}, but iptables-{obs.override}-save "
                 "is missing or fails here"
             )
-        return obs.override, f"{OVERRIDE_VARIABLE}={obs.override}"
+        return obs.override, f"{IPTABLES_BACKEND}={obs.override}"
     tables = obs.ip_tables_names.split()
     if tables and legacy is not None:
         return "legacy", f"legacy tables already in use here ({', '.join(tables)})"
@@ -90,7 +81,7 @@ def count_rules(save_output: str) -> int:
 
 def observe_iptables(
     runner: Runner,
-    env: Mapping[str, str],
+    override: str | None,
     proc: Path = Path("/proc"),
     which: Callable[[str], str | None] = shutil.which,
 ) -> IptablesObservations:
@@ -100,7 +91,7 @@ def observe_iptables(
     except OSError:
         names = ""
     return IptablesObservations(
-        override=override_from_env(env),
+        override=override,
         ip_tables_names=names,
         legacy_rules=_rules(runner, which, "legacy"),
         nft_rules=_rules(runner, which, "nft"),

@@ -26,16 +26,15 @@ about 0.4 s and 40 MB, which PID 1 should not pay unless it needs it.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address, ip_network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address
 from urllib.parse import urlsplit
 
 from helix_init.dind import DindError
-from helix_init.problems import ConfigError, Problem
+from helix_init.settings.dind import RESERVED_NETS
 
 BRIDGE_NAME = "helix0"
-RESERVED_VARIABLE = "HELIX_INIT_RESERVED_NETS"
 POOL_SIZE = 24
 SEARCH_SPACE = (
     IPv4Network("10.0.0.0/8"),
@@ -118,7 +117,7 @@ def plan_network(
         "no free /16 for dockerd's networks: every /16 of "
         + ", ".join(str(s) for s in SEARCH_SPACE)
         + f" overlaps a route, address, nameserver, host to reach or reserved range "
-        f"({len(avoid)} avoided; {RESERVED_VARIABLE} has {len(reserved)})"
+        f"({len(avoid)} avoided; {RESERVED_NETS} has {len(reserved)})"
     )
 
 
@@ -134,27 +133,6 @@ def _plan(
 # --- parsing what the caller hands in ----------------------------------------
 
 
-def parse_reserved_nets(value: str) -> list[IPv4Network]:
-    """HELIX_INIT_RESERVED_NETS: comma-separated IPv4 CIDRs; every bad entry is reported."""
-    nets: list[IPv4Network] = []
-    problems: list[Problem] = []
-    for item in (i.strip() for i in value.split(",")):
-        if not item:
-            continue
-        try:
-            net = ip_network(item, strict=False)
-        except ValueError:
-            problems.append(Problem(RESERVED_VARIABLE, f"{item!r} is not a CIDR"))
-            continue
-        if not isinstance(net, IPv4Network):
-            problems.append(Problem(RESERVED_VARIABLE, f"{item!r} is not IPv4"))
-            continue
-        nets.append(net)
-    if problems:
-        raise ConfigError(problems)
-    return nets
-
-
 def ip_host(url_or_host: str) -> IPv4Address | None:
     """The IPv4 address in a URL, host:port or bare host; None for names and IPv6."""
     text = url_or_host.strip()
@@ -168,12 +146,9 @@ def ip_host(url_or_host: str) -> IPv4Address | None:
     return addr if isinstance(addr, IPv4Address) else None
 
 
-def hosts_to_reach(env: Mapping[str, str]) -> list[IPv4Address]:
-    """IP hosts of HELIX_API_URL and the registries; names are not resolved here."""
-    found = (
-        ip_host(env.get(name, ""))
-        for name in ("HELIX_API_URL", "HELIX_REGISTRY", "HELIX_SANDBOX_REGISTRY")
-    )
+def hosts_to_reach(urls_or_hosts: Iterable[str]) -> list[IPv4Address]:
+    """IP hosts of the API and registry URLs (DindSettings.must_reach); names are not resolved."""
+    found = (ip_host(text) for text in urls_or_hosts)
     return [a for a in found if a is not None]
 
 

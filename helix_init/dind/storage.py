@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helix_init.dind import DindError
-from helix_init.problems import ConfigError, Problem
+from helix_init.settings.dind import STORAGE_FALLBACK
 
 DATA_ROOT = Path("/var/lib/docker")
 
@@ -48,8 +48,6 @@ FS_MAGIC: Mapping[int, str] = {
 }
 
 OVERLAY2_REFUSES = frozenset({"overlay", "aufs", "ecryptfs", "nfs", "zfs"})
-FALLBACKS = ("fuse-overlayfs", "vfs")
-FALLBACK_VARIABLE = "HELIX_STORAGE_FALLBACK"
 
 
 def fs_name(magic: int) -> str:
@@ -164,18 +162,6 @@ class StorageChoice:
     warning: str | None = None  # to be logged loudly when set
 
 
-def fallback_from_env(env: Mapping[str, str]) -> str | None:
-    """HELIX_STORAGE_FALLBACK: unset/empty means none; anything else must be a known driver."""
-    value = env.get(FALLBACK_VARIABLE, "").strip()
-    if not value:
-        return None
-    if value not in FALLBACKS:
-        raise ConfigError(
-            [Problem(FALLBACK_VARIABLE, f"must be one of {', '.join(FALLBACKS)}, got {value!r}")]
-        )
-    return value
-
-
 def choose_storage_driver(
     fs_type: str,
     fallback: str | None,
@@ -192,7 +178,7 @@ def choose_storage_driver(
         f"give it a volume (docker run -v NAME:{data_root} ...)"
     )
     if fallback is None:
-        raise DindError(f"{volume_hint}, or set {FALLBACK_VARIABLE}=fuse-overlayfs|vfs")
+        raise DindError(f"{volume_hint}, or set {STORAGE_FALLBACK}=fuse-overlayfs|vfs")
     if fallback == "fuse-overlayfs":
         missing = [
             what
@@ -204,7 +190,7 @@ def choose_storage_driver(
         ]
         if missing:
             raise DindError(
-                f"{volume_hint}; {FALLBACK_VARIABLE}=fuse-overlayfs needs {' and '.join(missing)}"
+                f"{volume_hint}; {STORAGE_FALLBACK}=fuse-overlayfs needs {' and '.join(missing)}"
             )
         return StorageChoice("fuse-overlayfs", fs_type, f"{volume_hint}; using fuse-overlayfs")
     return StorageChoice(

@@ -30,12 +30,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Literal, cast
 
 from helix_init.dns.resolvconf import ResolvConf, is_address
 from helix_init.problems import ConfigError, Problem
+from helix_init.settings.dns import HELIX_DNS
 
 Mode = Literal["passthrough", "relay"]
 DNS_PORT = 53
@@ -105,23 +105,12 @@ class DnsPlan:
         )
 
 
-OVERRIDE_VARIABLES = ("HELIX_DNS", "DNS_UPSTREAM")  # COMPAT: DNS_UPSTREAM; HELIX_DNS wins
-
-
-def dns_override(env: Mapping[str, str]) -> tuple[str, str | None]:
-    """(variable, value) of the explicit upstream list: HELIX_DNS if set, else DNS_UPSTREAM."""
-    for name in OVERRIDE_VARIABLES:
-        if env.get(name, "").strip():
-            return name, env[name]
-    return OVERRIDE_VARIABLES[0], None
-
-
 def plan_dns(
     resolv: ResolvConf,
     override: str | None,
     relay_address: str,
     *,
-    override_name: str = "HELIX_DNS",
+    override_name: str = HELIX_DNS,
 ) -> DnsPlan:
     """Choose passthrough or relay. `override` (comma or space separated) replaces the
     nameservers of resolv.conf; search and options still come from resolv.conf."""

@@ -53,7 +53,13 @@ from typing import Any, Protocol
 from helix_init.exitcodes import Exit
 from helix_init.hostinfo import is_gvisor
 from helix_init.problems import ConfigError
-from helix_init.sibling import GuardConfig, guard_config, never_touched
+from helix_init.settings.sibling import (
+    GUARD,
+    GUARD_MODE,
+    GuardConfig,
+    guard_config,
+    never_touched,
+)
 
 POLL = 0.2  # seconds between checks without netlink events
 RESYNC = 5.0  # seconds between checks with events, in case one was lost (ENOBUFS)
@@ -302,7 +308,7 @@ def _choose_waiter(config: GuardConfig) -> tuple[Waiter, str]:
     """Netlink events where they work, else polling; and how, for the start-up line."""
     polling = f"polling every {POLL:g}s"
     if config.mode == "poll":
-        return PollWaiter(), f"{polling} (HELIX_BRIDGE_GUARD_MODE=poll)"
+        return PollWaiter(), f"{polling} ({GUARD_MODE}=poll)"
     uname = os.uname()
     if is_gvisor(uname.release, uname.version):
         return PollWaiter(), f"{polling}: netlink subscriptions are refused under gVisor"
@@ -320,7 +326,7 @@ def main(env: Mapping[str, str], args: Sequence[str] = ()) -> int:
         print(text, flush=True)
 
     if args:
-        print("usage: helix-init bridge-guard (configured by HELIX_BRIDGE_GUARD)", file=sys.stderr)
+        print(f"usage: helix-init bridge-guard (configured by {GUARD})", file=sys.stderr)
         return Exit.USAGE
     try:
         config = guard_config(env)
@@ -329,7 +335,7 @@ def main(env: Mapping[str, str], args: Sequence[str] = ()) -> int:
             print(f"bridge-guard: {problem}", file=sys.stderr)
         return Exit.CONFIG
     if config is None:
-        print("bridge-guard: HELIX_BRIDGE_GUARD is not set: nothing to guard", file=sys.stderr)
+        print(f"bridge-guard: {GUARD} is not set: nothing to guard", file=sys.stderr)
         return Exit.CONFIG
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _stop)

@@ -42,7 +42,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
 from helix_init.hostcmd import Runner, StepError, check
-from helix_init.sibling import ForwardConfig
+from helix_init.settings.sibling import ForwardConfig
 
 COMMENT = "helix-init localhost-forward"
 LOOPBACK = "127.0.0.1/32"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,3 +166,51 @@ def test_svcexec_mirrors_the_exit_code_table() -> None:
         Exit.CANNOT_RUN,
         Exit.NOT_FOUND,
     )
+
+
+# Modules still naming HELIX_* variables themselves, to move into helix_init/settings/
+# (the list only shrinks): the user and RevDial steps read theirs, boot and the step
+# runner spell names in messages.
+NOT_YET_SETTINGS = {
+    "helix_init.usersetup",
+    "helix_init.builtin.revdial",
+    "helix_init.boot",
+    "helix_init.steprunner",
+}
+
+
+def environment_readers() -> dict[str, list[str]]:
+    """Module -> the HELIX_* string literals it holds and its os.environ / os.getenv uses."""
+    found: dict[str, list[str]] = {}
+    for name, path in _modules():
+        if name.startswith("helix_init.settings") or name == "helix_init.cli":
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            hit = None
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if id(node) not in docstrings and re.search(r"\bHELIX_[A-Z_]+", node.value):
+                    hit = repr(node.value)[:60]
+            elif isinstance(node, ast.Attribute) and ast.unparse(node) in (
+                "os.environ",
+                "os.getenv",
+                "os.environb",
+            ):
+                hit = ast.unparse(node)
+            if hit:
+                found.setdefault(name, []).append(f"{node.lineno}: {hit}")
+    return found
+
+
+def test_only_the_settings_modules_and_the_cli_name_variables_or_read_the_environment() -> None:
+    found = environment_readers()
+    assert {k: v for k, v in found.items() if k not in NOT_YET_SETTINGS} == {}
+    assert found.keys() >= NOT_YET_SETTINGS, "moved: take it off NOT_YET_SETTINGS"

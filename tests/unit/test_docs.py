@@ -44,11 +44,30 @@ def test_every_built_in_step_is_on_the_built_in_steps_page() -> None:
 
 
 def test_every_init_setting_is_on_the_environment_page() -> None:
-    settings = (REPO / "helix_init" / "settings.py").read_text()
-    names = set(re.findall(r'"(HELIX_INIT_[A-Z_]+)"', settings))
-    table = _section((REFERENCE / "environment.md").read_text(), "### The init", "### The images")
+    from helix_init import settings
+
+    page = (REFERENCE / "environment.md").read_text()
+    source = (REPO / "helix_init" / "settings" / "__init__.py").read_text()
+    set_for_steps = {settings.INIT_ENV_FILE, settings.INIT_PID}
+    names = set(re.findall(r'"(HELIX_INIT_[A-Z_]+)"', source)) - set_for_steps
+    table = _section(page, "### The init", "### The images")
     documented = set(re.findall(r"^\| `(HELIX_INIT_[A-Z_]+)` \|", table, re.M))
     assert names == documented
+    assert all(f"`{name}`" in page[page.index("## Notes") :] for name in set_for_steps)
+
+
+def test_every_dind_and_dns_variable_is_on_the_environment_page() -> None:
+    from helix_init.settings import dind, dns
+
+    page = (REFERENCE / "environment.md").read_text()
+    names = [
+        v
+        for module in (dind, dns)
+        for k, v in vars(module).items()
+        if k.isupper() and isinstance(v, str) and v.isupper() and "_" in v
+    ]
+    missing = [n for n in names if f"`{n}`" not in page]
+    assert missing == []
 
 
 def test_the_migration_guides_services_file_is_a_valid_drop_in(tmp_path: Path) -> None:

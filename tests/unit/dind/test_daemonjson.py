@@ -12,13 +12,13 @@ from helix_init.dind.daemonjson import (
     DaemonInputs,
     load_operator_config,
     nvidia_runtime_wanted,
-    operator_config_from_env,
-    registries_from_env,
+    operator_config,
     render_daemon_json,
     write_daemon_json,
 )
 from helix_init.dind.netplan import NetPlan
 from helix_init.problems import ConfigError
+from helix_init.settings.dind import registries_from_env
 
 PLAN = NetPlan(
     network=IPv4Network("10.213.0.0/16"),
@@ -119,8 +119,8 @@ def test_operator_bip_brings_back_the_default_bridge() -> None:
 def test_operator_file_is_loaded(tmp_path: Path) -> None:
     path = tmp_path / "daemon.json"
     path.write_text('{"debug": true}\n')
-    assert operator_config_from_env({"HELIX_DOCKERD_CONFIG": str(path)}) == {"debug": True}
-    assert operator_config_from_env({}) is None
+    assert operator_config(path) == {"debug": True}
+    assert operator_config(None) is None
 
 
 def test_bad_json_names_the_file_line_and_column(tmp_path: Path) -> None:

@@ -12,10 +12,10 @@ from helix_init.dind.dockergroup import (
     docker_group_commands,
     ensure_docker_group,
     parse_group_file,
-    settings_from_env,
 )
 from helix_init.hostcmd import CommandResult, StepError
 from helix_init.problems import ConfigError
+from helix_init.settings.dind import docker_group_from_env
 
 GROUP_FILE = """\
 root:x:0:
@@ -119,8 +119,8 @@ def test_a_failing_command_is_reported_with_its_stderr(etc_group: Path) -> None:
 
 
 def test_settings_from_the_environment() -> None:
-    assert settings_from_env({}) == (None, None)
+    assert docker_group_from_env({}) == (None, None)
     env = {"HELIX_DOCKER_GID": "2375", "HELIX_DESKTOP_USER": "retro"}
-    assert settings_from_env(env) == (2375, "retro")
+    assert docker_group_from_env(env) == (2375, "retro")
     with pytest.raises(ConfigError, match="HELIX_DOCKER_GID: must be a positive integer"):
-        settings_from_env({"HELIX_DOCKER_GID": "docker"})
+        docker_group_from_env({"HELIX_DOCKER_GID": "docker"})

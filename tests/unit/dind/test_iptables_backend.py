@@ -18,10 +18,10 @@ from helix_init.dind.iptables import (
     count_rules,
     link_backend,
     observe_iptables,
-    override_from_env,
 )
 from helix_init.hostcmd import CommandResult
 from helix_init.problems import ConfigError
+from helix_init.settings.dind import override_from_env
 
 # fmt: off
 TABLE = [
@@ -111,7 +111,7 @@ def test_collector_counts_both_families_and_reads_the_table_names(tmp_path: Path
             "ip6tables-nft-save": CommandResult(0, SAVE),
         }
     )
-    obs = observe_iptables(tools, {}, proc=tmp_path, which=tools.which)
+    obs = observe_iptables(tools, None, proc=tmp_path, which=tools.which)
     assert obs == IptablesObservations(None, "", 0, 4)
     assert choose_backend(obs)[0] == "nft"
 
@@ -123,7 +123,7 @@ def test_collector_marks_a_failing_backend_unusable(tmp_path: Path) -> None:
             "iptables-legacy-save": CommandResult(0, SAVE),
         }
     )
-    obs = observe_iptables(tools, {}, proc=tmp_path, which=tools.which)
+    obs = observe_iptables(tools, None, proc=tmp_path, which=tools.which)
     assert (obs.legacy_rules, obs.nft_rules, obs.ip_tables_names) == (2, None, "")
 
 

@@ -13,10 +13,10 @@ from helix_init.dind.netplan import (
     hosts_to_reach,
     ip_host,
     nameservers,
-    parse_reserved_nets,
     plan_network,
 )
 from helix_init.problems import ConfigError
+from helix_init.settings.dind import DindSettings, parse_reserved_nets
 
 
 def nets(*cidrs: str) -> list[IPv4Network]:
@@ -168,7 +168,9 @@ def test_hosts_to_reach_from_the_environment() -> None:
         "HELIX_REGISTRY": "registry.local:5000",
         "HELIX_SANDBOX_REGISTRY": "192.168.1.2:5000",
     }
-    assert hosts_to_reach(env) == ips("10.213.0.10", "192.168.1.2")
+    assert hosts_to_reach(DindSettings.from_env(env).must_reach) == ips(
+        "10.213.0.10", "192.168.1.2"
+    )
 
 
 def test_nameservers_from_resolv_conf() -> None:

@@ -2,40 +2,43 @@
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from helix_init.dind import plancheck
-from helix_init.dind.plancheck import CHECKS, problems_from_env
+from helix_init.dind.plancheck import problems_from_env
+from helix_init.settings import dind
 
-
-@pytest.mark.parametrize(
-    ("module", "constant", "variable"),
-    [
-        ("daemonjson", "OPERATOR_VARIABLE", "HELIX_DOCKERD_CONFIG"),
-        ("facts", "DEPTH_VARIABLE", "HELIX_DOCKER_DEPTH"),
-        ("storage", "FALLBACK_VARIABLE", "HELIX_STORAGE_FALLBACK"),
-        ("dockergroup", "GID_VARIABLE", "HELIX_DOCKER_GID"),
-        ("netplan", "RESERVED_VARIABLE", "HELIX_INIT_RESERVED_NETS"),
-        ("iptables", "OVERRIDE_VARIABLE", "HELIX_IPTABLES_BACKEND"),
-    ],
+CHECKED = (
+    "HELIX_DOCKERD_CONFIG",
+    "HELIX_DOCKER_DEPTH",
+    "HELIX_DOCKER_DEPTH_DEFAULT",
+    "HELIX_STORAGE_FALLBACK",
+    "HELIX_DOCKER_GID",
+    "HELIX_INIT_RESERVED_NETS",
+    "HELIX_IPTABLES_BACKEND",
 )
-def test_the_table_names_the_variables_the_steps_read(
-    module: str, constant: str, variable: str
-) -> None:
-    assert getattr(importlib.import_module(f"helix_init.dind.{module}"), constant) == variable
-    assert variable in CHECKS
+
+
+def test_the_settings_name_the_variables_the_steps_read() -> None:
+    names = (
+        dind.DOCKERD_CONFIG,
+        dind.DEPTH,
+        dind.DEPTH_DEFAULT,
+        dind.STORAGE_FALLBACK,
+        dind.DOCKER_GID,
+        dind.RESERVED_NETS,
+        dind.IPTABLES_BACKEND,
+    )
+    assert names == CHECKED
 
 
 def test_unset_or_empty_or_good_values_are_no_problem(tmp_path: Path) -> None:
     good = tmp_path / "daemon.json"
     good.write_text('{"debug": true}\n')
     assert problems_from_env({}) == []
-    assert problems_from_env(dict.fromkeys(CHECKS, "  ")) == []
+    assert problems_from_env(dict.fromkeys(CHECKED, "  ")) == []
     assert (
         problems_from_env(
             {
@@ -62,10 +65,12 @@ def test_every_bad_value_is_reported_naming_its_variable_or_file(tmp_path: Path)
             "HELIX_DOCKER_GID": "-5",
             "HELIX_INIT_RESERVED_NETS": "nope,fd00::/8",
             "HELIX_IPTABLES_BACKEND": "pf",
+            "HELIX_DOCKER_DEPTH_DEFAULT": "two",
         }
     )
     assert [p.where for p in problems] == [
         str(bad),
+        "HELIX_DOCKER_DEPTH_DEFAULT",
         "HELIX_DOCKER_DEPTH",
         "HELIX_STORAGE_FALLBACK",
         "HELIX_DOCKER_GID",
@@ -75,7 +80,7 @@ def test_every_bad_value_is_reported_naming_its_variable_or_file(tmp_path: Path)
     ]
 
 
-def test_a_level_that_sets_none_imports_none_of_the_parsers() -> None:
+def test_a_level_that_sets_none_imports_none_of_the_dind_modules() -> None:
     code = (
         "import sys; from helix_init.dind.plancheck import problems_from_env\n"
         "problems_from_env({})\n"

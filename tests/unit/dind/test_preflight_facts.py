@@ -13,7 +13,6 @@ from helix_init.dind.facts import (
     cgroup_layout,
     decode_capabilities,
     default_route_interface,
-    depth_from_env,
     in_user_namespace,
     observe,
     preflight_facts,
@@ -21,6 +20,7 @@ from helix_init.dind.facts import (
 from helix_init.dind.storage import parse_mountinfo
 from helix_init.hostinfo import is_gvisor
 from helix_init.problems import ConfigError
+from helix_init.settings.dind import DindSettings, depth_from_env
 
 DOCKER_DEFAULT_CAPS = "00000000a80425fb"
 ALL_CAPS = "000001ffffffffff"
@@ -134,7 +134,7 @@ PRIVILEGED = Observations(
 
 
 def test_a_privileged_level_on_a_volume_can_run_dockerd() -> None:
-    facts = preflight_facts(PRIVILEGED, {"HELIX_DOCKER_DEPTH": "2"}, 1)
+    facts = preflight_facts(PRIVILEGED, DindSettings.from_env({"HELIX_DOCKER_DEPTH": "2"}))
     assert facts["can_run_dockerd"] is True and facts["why_not"] is None
     assert facts["pid1"] is True and facts["depth"] == 2 and facts["gvisor"] is False
     assert facts["storage"] == {
@@ -160,7 +160,7 @@ def test_a_privileged_level_on_a_volume_can_run_dockerd() -> None:
 def test_why_a_level_cannot_run_dockerd_in_one_line(
     changes: dict[str, object], env: dict[str, str], why: str
 ) -> None:
-    facts = preflight_facts(dataclasses.replace(PRIVILEGED, **changes), env, 1)  # type: ignore[arg-type]
+    facts = preflight_facts(dataclasses.replace(PRIVILEGED, **changes), DindSettings.from_env(env))  # type: ignore[arg-type]
     assert facts["can_run_dockerd"] is False
     assert why in facts["why_not"] and "\n" not in facts["why_not"]
 
@@ -169,14 +169,14 @@ def test_fallback_storage_and_gvisor_are_warnings_not_blockers() -> None:
     obs = dataclasses.replace(
         PRIVILEGED, data_root_fs="overlay", uname_release="4.4.0", uid_map="0 1000 65536\n"
     )
-    facts = preflight_facts(obs, {"HELIX_STORAGE_FALLBACK": "vfs"}, 1)
+    facts = preflight_facts(obs, DindSettings.from_env({"HELIX_STORAGE_FALLBACK": "vfs"}))
     assert facts["can_run_dockerd"] is True
     assert facts["storage"]["driver"] == "vfs" and facts["gvisor"] and facts["user_namespace"]
     assert len(facts["warnings"]) == 3
 
 
 def test_this_machine() -> None:
-    facts = preflight_facts(observe(), {}, 1)
+    facts = preflight_facts(observe(), DindSettings())
     json.dumps(facts)
     assert facts["cgroup"]["version"] in ("v1", "v2", "hybrid", "none")
     assert isinstance(facts["can_run_dockerd"], bool)

@@ -10,7 +10,6 @@ from helix_init.dind import DindError, storage
 from helix_init.dind.storage import (
     choose_storage_driver,
     detect_fs_type,
-    fallback_from_env,
     fs_name,
     fs_type_from_mountinfo,
     mount_containing,
@@ -20,6 +19,7 @@ from helix_init.dind.storage import (
     statfs_magic,
 )
 from helix_init.problems import ConfigError
+from helix_init.settings.dind import fallback_from_env
 
 DATA = Path("/var/lib/docker")
 

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from helix_init.dns.plan import DnsPlan, dns_override, format_endpoint, parse_endpoint, plan_dns
+from helix_init.dns.plan import DnsPlan, format_endpoint, parse_endpoint, plan_dns
 from helix_init.dns.resolvconf import ResolvConf, parse_resolv_conf
 from helix_init.problems import ConfigError
+from helix_init.settings.dns import dns_override
 
 RELAY = "10.213.0.1"
 

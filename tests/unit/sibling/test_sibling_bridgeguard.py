@@ -7,7 +7,7 @@ from ipaddress import IPv4Interface
 
 import pytest
 
-from helix_init.sibling import GuardConfig
+from helix_init.settings.sibling import GuardConfig
 from helix_init.sibling.bridgeguard import (
     Link,
     PollWaiter,

@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, IPv4Interface
 import pytest
 
 from helix_init.problems import ConfigError
-from helix_init.sibling import (
+from helix_init.settings.sibling import (
     ForwardConfig,
     GuardConfig,
     forward_config,

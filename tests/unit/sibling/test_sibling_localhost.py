@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from helix_init.hostcmd import CommandResult, StepError
-from helix_init.sibling import ForwardConfig
+from helix_init.settings.sibling import ForwardConfig
 from helix_init.sibling import localhost as lf
 
 GW = IPv4Address("10.200.1.1")

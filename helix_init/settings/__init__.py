@@ -2,6 +2,9 @@
 
 Nothing else in the package reads os.environ for configuration; code receives a
 Settings. Defaults keep the s6-overlay/GOW folder names so existing drop-ins work.
+Each other area's variables are parsed, without I/O, in a module beside this
+one: sibling.py (HELIX_LOCALHOST_FORWARD*, HELIX_BRIDGE_GUARD*), dns.py
+(HELIX_DNS, DNS_UPSTREAM).
 Where an s6-overlay variable means the same thing, it is accepted too and the
 HELIX_INIT_* name wins.
 """
@@ -20,6 +23,11 @@ from helix_init.problems import ConfigError, Problem
 
 MAX_SECONDS = 86_400.0  # every time setting is finite and at most a day (docs/service-limits.md)
 MAX_BYTES = float(1 << 40)
+# Set by the init for each step, never read from the container's environment.
+INIT_ENV_FILE = "HELIX_INIT_ENV_FILE"  # where a program step reports its exports
+INIT_PID = "HELIX_INIT_PID"  # the init's pid: is it PID 1?
+# Read when the CMD starts, after cont-init, so a step may export it.
+CMD_USER = "HELIX_INIT_CMD_USER"
 
 
 class OnStepFailure(IntEnum):
@@ -84,7 +92,7 @@ class Settings:
                     tuple(int(p) for p in OnStepFailure),
                 )
             ),
-            cmd_user=env.get("HELIX_INIT_CMD_USER") or None,
+            cmd_user=env.get(CMD_USER) or None,
             cmd_shell=reader.flag("HELIX_INIT_CMD_SHELL", d.cmd_shell),
             cmd_gracetime=reader.seconds("HELIX_INIT_CMD_GRACETIME", d.cmd_gracetime),
             cmd_wait_for_services_maxtime=reader.seconds(
