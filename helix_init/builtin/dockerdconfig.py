@@ -7,7 +7,7 @@ import os
 from ipaddress import IPv4Interface, IPv4Network
 
 from helix_init.builtin.level import Level, run_command, say, which
-from helix_init.dind import daemonjson, iptables, netplan
+from helix_init.dind import DindError, daemonjson, iptables, netplan
 
 
 def write_dockerd_config(level: Level) -> None:
@@ -22,6 +22,9 @@ def write_dockerd_config(level: Level) -> None:
     from helix_init.dns.plan import DnsPlan
 
     found = level.facts()
+    driver = found["storage"]["driver"]
+    if driver is None:  # preflight says it can run dockerd only with a driver
+        raise DindError(f"{level.facts_path} names no storage driver: run the preflight step again")
     net_data = json.loads(level.netplan_path.read_text())
     bip = IPv4Interface(net_data["bip"])
     net = netplan.NetPlan(IPv4Network(net_data["network"]), bip, net_data["mtu"], ())
@@ -35,7 +38,7 @@ def write_dockerd_config(level: Level) -> None:
     level.path_file.write_text(str(choice.path_dir or "") + "\n")
     dns = DnsPlan.from_json(level.dns_path.read_text(), str(level.dns_path))
     inputs = daemonjson.DaemonInputs(
-        storage_driver=found["storage"]["driver"],
+        storage_driver=driver,
         net=net,
         bridge_disabled=disabled,
         insecure_registries=list(level.dind.insecure_registries),

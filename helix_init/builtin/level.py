@@ -11,9 +11,9 @@ import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import Any
 
 from helix_init.dind import DindError
+from helix_init.dind.facts import Facts
 from helix_init.dind.paths import LevelPaths
 from helix_init.hostcmd import CommandResult
 from helix_init.settings import INIT_ENV_FILE, Settings
@@ -48,9 +48,9 @@ class Level:
         """The DinD variables, parsed when a step first needs them (ConfigError if bad)."""
         return DindSettings.from_env(self.env)
 
-    def facts(self) -> dict[str, Any]:
+    def facts(self) -> Facts:
         try:
-            data: dict[str, Any] = json.loads(self.facts_path.read_text())
+            data: Facts = json.loads(self.facts_path.read_text())
         except (OSError, ValueError):
             raise DindError(f"{self.facts_path} is missing: run the preflight step first") from None
         return data

@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from helix_init.dind import DindError
 from helix_init.dind.cgroups import CGROUP_ROOT, cgroup_mounts
@@ -69,7 +69,48 @@ def in_user_namespace(uid_map: str) -> bool:
     return lines != [FULL_UID_MAP]
 
 
-def cgroup_layout(mounts: Sequence[Mount], root: Path = CGROUP_ROOT) -> dict[str, Any]:
+class CgroupFacts(TypedDict):
+    version: str  # v2, hybrid, v1 or none
+    writable: bool
+    read_only: list[str]
+
+
+class StorageFacts(TypedDict):
+    path: str
+    fs_type: str
+    driver: str | None  # None: no driver can work here (why_not says why)
+    warning: str | None
+
+
+class NetworkFacts(TypedDict):
+    default_interface: str | None
+    mtu: int | None  # None: no uplink found
+
+
+class KernelFacts(TypedDict):
+    release: str
+    version: str
+
+
+class Facts(TypedDict):
+    """facts.json: what the preflight found, read by the later steps and `helix-init status`."""
+
+    pid1: bool
+    euid: int
+    cgroup: CgroupFacts
+    capabilities: list[str]
+    gvisor: bool
+    kernel: KernelFacts
+    user_namespace: bool
+    storage: StorageFacts
+    network: NetworkFacts
+    depth: int
+    can_run_dockerd: bool
+    why_not: str | None
+    warnings: list[str]
+
+
+def cgroup_layout(mounts: Sequence[Mount], root: Path = CGROUP_ROOT) -> CgroupFacts:
     """v2 (cgroup2 at root), hybrid (v1 + a cgroup2 below), v1, or none; and what is read-only."""
     under = cgroup_mounts(mounts, root)
     if any(m.fstype == "cgroup2" and Path(m.mount_point) == root for m in under):
@@ -149,14 +190,15 @@ def _read(path: Path) -> str:
 
 def preflight_facts(
     obs: Observations, settings: DindSettings, init_pid: str | None = None
-) -> dict[str, Any]:
+) -> Facts:
     """The facts.json object; `init_pid` is the init's pid as it told its steps."""
     caps = decode_capabilities(status_field(obs.proc_status, "CapEff") or "0")
     cgroup = cgroup_layout(parse_mountinfo(obs.mountinfo))
     gvisor = is_gvisor(obs.uname_release, obs.uname_version)
     userns = in_user_namespace(obs.uid_map) if obs.uid_map else False
-    storage: dict[str, Any] = {"path": str(obs.data_root), "fs_type": obs.data_root_fs}
     blocker: str | None = None
+    driver: str | None = None
+    warning: str | None = None
     try:
         choice = choose_storage_driver(
             obs.data_root_fs,
@@ -165,10 +207,15 @@ def preflight_facts(
             fuse_binary=obs.fuse_binary,
             data_root=obs.data_root,
         )
-        storage.update(driver=choice.driver, warning=choice.warning)
+        driver, warning = choice.driver, choice.warning
     except DindError as e:
-        storage.update(driver=None, warning=None)
         blocker = str(e)
+    storage: StorageFacts = {
+        "path": str(obs.data_root),
+        "fs_type": obs.data_root_fs,
+        "driver": driver,
+        "warning": warning,
+    }
     if obs.euid != 0:
         blocker = f"dockerd needs root; this level runs as uid {obs.euid}"
     elif "CAP_SYS_ADMIN" not in caps:
@@ -181,7 +228,7 @@ def preflight_facts(
             (gvisor, "gVisor: dockerd will run without iptables and bridge"),
             ("CAP_NET_ADMIN" not in caps, "CAP_NET_ADMIN is missing: no bridge networking"),
             (userns, "in a user namespace: some mounts and devices may be refused"),
-            (bool(storage.get("warning")), str(storage.get("warning"))),
+            (bool(warning), str(warning)),
         )
         if cond
     ]
