@@ -103,10 +103,16 @@ def plan(settings: Settings) -> int:
             spec = boot_plan.services.get(name)
             needs = f" requires {', '.join(spec.requires)}" if spec.requires else ""
             ready = f", ready by {spec.ready.kind}" if spec.ready else ""
-            print(f"  {i}. {name}{needs}{ready}, restart {spec.restart}")
+            later = ", enabled_if checked again after cont-init" if spec.enabled_if else ""
+            print(f"  {i}. {name}{needs}{ready}, restart {spec.restart}{later}")
     for spec in boot_plan.services.services:
-        if not spec.enabled:
+        if spec.enabled:
+            continue
+        if spec.enabled_if is not None:  # a step may still switch it on (daemon.json -> dockerd)
+            print(f"  -  {spec.name} off until cont-init says otherwise: {spec.disabled_reason}")
+        else:
             print(f"  -  {spec.name} disabled: {spec.disabled_reason}")
+    print("decided after cont-init: enabled_if, and users the user step makes")
     print(f"cont-finish ({settings.cont_finish_dir}):")
     for step in boot_plan.cont_finish:
         print(f"  {step.name}  [{step.kind}]")
