@@ -1,6 +1,6 @@
 """Bench, not a test: building a service's environment, 2,400 vs 24,000 entries (linear?).
 
-    .venv/bin/python bench/environ.py [--repeats 5] [--json FILE]
+    .venv/bin/python -m bench.environ [--repeats 5] [--json FILE]
 
 helix-init's service_env() over a service whose `environment` table has N
 entries, each `${VAR}`-expanded, beside the anchor of the same work done by
@@ -19,9 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_json
-
+from bench.common import write_json
 from helix_init.contenv import Exports, expand
 from helix_init.services.environ import service_env
 from helix_init.services.spec import ServiceSpec
@@ -52,17 +50,15 @@ def anchor(n: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--json", type=Path, help="write the results here (default: stdout)")
     args = parser.parse_args()
     results: dict[str, Any] = {}
     for n in (2_400, 24_000):
         h = statistics.median(helix(n) for _ in range(args.repeats))
         a = statistics.median(anchor(n) for _ in range(args.repeats))
         results[str(n)] = {"helix_s": h, "anchor_s": a, "ratio_to_anchor": h / a}
-        print(f"N={n:>6}: helix-init {h * 1000:7.1f} ms  anchor {a * 1000:7.1f} ms  x{h / a:.2f}")
     growth = results["24000"]["helix_s"] / results["2400"]["helix_s"]
     results["growth_2400_to_24000"] = growth
-    print(f"growth 2,400 -> 24,000 entries: x{growth:.1f} (linear: about 10)")
     write_json(args.json, results)
     return 0
 

@@ -17,6 +17,7 @@ this file alone turns it into rows (FIGURES says where each row's numbers are):
   reaping    bench.reaping       10,000 orphans of the CMD reaped (vs tini, dumb-init)
   dns        bench.dns_relay     relay latency and rate vs direct (3 runs)
   bridge     bench.bridge_guard  bridge repair, netlink events vs polling
+  environ    bench.environ       a service's environment, 2,400 vs 24,000 entries (linear?)
   nest       bench.nest          nested Docker: level-1 boot, nest boot, docker stop
                                  (vs the plain shell entrypoint; uses DOCKER_HOST, or
                                  the engine scripts/nest.py finds or starts)
@@ -90,6 +91,7 @@ def parts(idle: float) -> list[Part]:
         ),
         Part("dns", "dns_relay", ["--queries", "10000"], ["--queries", "2000"], repeat=3),
         Part("bridge", "bridge_guard", ["--deletions", "30"], ["--deletions", "10"]),
+        Part("environ", "environ", ["--repeats", "5"], ["--repeats", "2"]),
         Part("nest", "nest", ["--runs", "3"], None, limit=900),
     ]
 
@@ -410,6 +412,16 @@ def figures(idle: float) -> list[Figure]:
             (("polling every 0.2 s", "bridge:poll.repair_ms"),),
             ".0f",
             "ms",
+        ),
+        *(
+            Figure(
+                fixed(f"a service's environment of {n:,} `${{VAR}}` entries built"),
+                f"environ:{n}.helix_s",
+                (("the same by hand (one dict, one expand each)", f"environ:{n}.anchor_s"),),
+                ".3f",
+                "s",
+            )
+            for n in (2_400, 24_000)
         ),
         Figure(
             fixed("nested: level-1 `docker run` → Engine API answers"),

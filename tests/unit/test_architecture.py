@@ -120,16 +120,30 @@ def bare_exit_codes() -> list[str]:
         tree = ast.parse(path.read_text(), str(path))
         for node in ast.walk(tree):
             literal: ast.expr | None = None
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns:
-                if ast.unparse(node.returns) in ("int", "int | None", "Exit"):
-                    for inner in ast.walk(node):
-                        if isinstance(inner, ast.Return) and _is_int(inner.value):
-                            found.append(f"{name}:{inner.lineno}: {ast.unparse(inner)}")
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _exit_position(node):
+                for inner in ast.walk(node):
+                    if isinstance(inner, ast.Return) and _is_int(inner.value):
+                        found.append(f"{name}:{inner.lineno}: {ast.unparse(inner)}")
             elif isinstance(node, ast.Call) and ast.unparse(node.func) in EXIT_CALLS:
                 literal = node.args[0] if node.args else None
                 if _is_int(literal):
                     found.append(f"{name}:{node.lineno}: {ast.unparse(node)}")
     return found
+
+
+EXIT_FUNCTIONS = ("main", "run", "run_step", "relay")
+
+
+def _exit_position(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A command's entry point, or any function that returns an Exit member somewhere."""
+    if func.name in EXIT_FUNCTIONS:
+        return True
+    return any(
+        isinstance(n, ast.Return)
+        and n.value is not None
+        and ast.unparse(n.value).startswith("Exit.")
+        for n in ast.walk(func)
+    )
 
 
 def _is_int(node: ast.expr | None) -> bool:
@@ -150,11 +164,16 @@ def test_the_bare_exit_code_finder_finds_them(tmp_path: Path, monkeypatch: Any) 
     (package / "x.py").write_text(
         "import os, sys\n"
         "def main() -> int:\n    return 78\n"
-        "def count() -> str:\n    return 'a'\n"
+        "def count() -> int:\n    return 0\n"
+        "def health() -> int:\n    if x:\n        return Exit.OK\n    return 1\n"
         "sys.exit(3)\nos._exit(Exit.OK)\n"
     )
     monkeypatch.setattr(sys.modules[__name__], "ROOT", package)
-    assert bare_exit_codes() == ["helix_init.x:3: return 78", "helix_init.x:6: sys.exit(3)"]
+    assert bare_exit_codes() == [
+        "helix_init.x:3: return 78",
+        "helix_init.x:9: return 1",
+        "helix_init.x:10: sys.exit(3)",
+    ]
 
 
 def test_svcexec_mirrors_the_exit_code_table() -> None:
