@@ -432,7 +432,7 @@ def figures(idle: float) -> list[Figure]:
         ),
         Figure(
             fixed(
-                "nested: `docker run` of level 1 → busybox line at level 4 (image loads excluded)"
+                "nested: `docker run` of level 1 → busybox line at level 5 (image loads excluded)"
             ),
             "nest:nest.helix.boot_s",
             (("shell entrypoint", "nest:nest.baseline.boot_s"),),

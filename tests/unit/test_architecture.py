@@ -199,7 +199,7 @@ NOT_YET_SETTINGS = {
 
 
 def environment_readers() -> dict[str, list[str]]:
-    """Module -> the HELIX_* string literals it holds and its os.environ / os.getenv uses."""
+    """Module -> the HELIX_* string literals it holds and its os.environ / os.getenv reads."""
     found: dict[str, list[str]] = {}
     for name, path in _modules():
         if name.startswith("helix_init.settings") or name == "helix_init.cli":
@@ -213,6 +213,9 @@ def environment_readers() -> dict[str, list[str]]:
             and isinstance(node.body[0], ast.Expr)
             and isinstance(node.body[0].value, ast.Constant)
         }
+        parents = {
+            id(child): node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)
+        }
         for node in ast.walk(tree):
             hit = None
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -223,7 +226,10 @@ def environment_readers() -> dict[str, list[str]]:
                 "os.getenv",
                 "os.environb",
             ):
-                hit = ast.unparse(node)
+                use = parents.get(id(node))
+                # Setting a forked child's environment (reaper.py) is no read.
+                writes = isinstance(use, ast.Attribute) and use.attr in ("clear", "update")
+                hit = None if writes else ast.unparse(node)
             if hit:
                 found.setdefault(name, []).append(f"{node.lineno}: {hit}")
     return found
