@@ -22,6 +22,20 @@ Then, each only when not already set in the container, it exports
 HELIX_INIT_CMD_USER=UNAME (the CMD runs as that user), HELIX_DESKTOP_USER=UNAME
 (the docker-group step adds it to `docker`) and XDG_RUNTIME_DIR=/run/user/PUID.
 UMASK (octal) applies to the CMD.
+
+Root (the Helix sandbox image sets PUID=0 PGID=0 UNAME=root): nothing is
+created or moved, nothing is exported (the CMD runs as root, XDG_RUNTIME_DIR
+stays what the image sets), as GOW's own 10-setup_user.sh does ("Container
+running as root. Nothing to do."). UNAME=root with a non-zero PUID or PGID,
+or PUID=0 for another name, is refused: root's account is never moved, and
+GOW's script would `userdel` root. PUID=0 with UNAME unset means root.
+
+Beside an image's own user script (GOW/Helix `10-setup_user.sh`): the
+built-in step runs first (05 < 10), so where both touch the account the
+image's script wins (its `userdel`/`useradd` leave the account as the old
+entrypoint did); the built-in step's exports (the CMD user, XDG_RUNTIME_DIR,
+made here when it is exported so the image script's `chown -R` finds it)
+stand, because the image's script exports nothing. docs/migration.md says so.
 """
 
 from __future__ import annotations
@@ -38,6 +52,7 @@ from helix_init.problems import Problem
 DEFAULT_NAME = "retro"
 SYSTEM_UID_LIMIT = 1000  # accounts below this are the system's: never moved
 DEFAULT_ID = 1000
+ROOT = "root"
 _NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,30}$")
 _UMASK = re.compile(r"^0?[0-7]{3}$")
 VARIABLES = ("PUID", "PGID", "UNAME")
@@ -51,7 +66,11 @@ class DesktopUser:
 
     @property
     def home(self) -> str:
-        return f"/home/{self.name}"
+        return "/root" if self.is_root else f"/home/{self.name}"
+
+    @property
+    def is_root(self) -> bool:
+        return self.name == ROOT
 
 
 @dataclass(frozen=True)
@@ -67,15 +86,24 @@ class Account:
 def problems(env: Mapping[str, str]) -> list[Problem]:
     """Bad PUID/PGID/UNAME/UMASK values, each naming its variable (checked before boot)."""
     found: list[Problem] = []
+    ids: dict[str, int] = {}
     for var in ("PUID", "PGID"):
         raw = env.get(var, "").strip()
-        if raw and not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**32 - 1):
-            found.append(Problem(var, f"must be a number from 1 to 4294967294, got {raw!r}"))
+        if raw and not (raw.isascii() and raw.isdigit() and int(raw) < 2**32 - 1):
+            found.append(Problem(var, f"must be a number from 0 to 4294967294, got {raw!r}"))
+        elif raw:
+            ids[var] = int(raw)
     name = env.get("UNAME", "").strip()
-    if name and (not _NAME.match(name) or name == "root"):
-        found.append(
-            Problem("UNAME", f"must be a user name (a-z, 0-9, _ and -; not root), got {name!r}")
-        )
+    if name and not _NAME.match(name):
+        found.append(Problem("UNAME", f"must be a user name (a-z, 0-9, _ and -), got {name!r}"))
+    elif name == ROOT:
+        moved = [f"{var}={ids[var]}" for var in ("PUID", "PGID") if ids.get(var, 0) != 0]
+        if moved:
+            found.append(
+                Problem("UNAME", f"root's ids are never changed: got {' '.join(moved)} (use 0)")
+            )
+    elif ids.get("PUID") == 0 and name:
+        found.append(Problem("PUID", f"0 is root's uid: set UNAME=root, or a uid for {name}"))
     umask = env.get("UMASK", "").strip()
     if umask and not _UMASK.match(umask):
         found.append(Problem("UMASK", f"must be an octal mask like 022, got {umask!r}"))
@@ -83,12 +111,17 @@ def problems(env: Mapping[str, str]) -> list[Problem]:
 
 
 def wanted(env: Mapping[str, str]) -> DesktopUser | None:
-    """The user the step makes; None when PUID, PGID and UNAME are all unset (see problems)."""
+    """The user the step makes; None when PUID, PGID and UNAME are all unset (see problems).
+
+    UNAME=root, or PUID=0 without a UNAME, is root itself (see is_root)."""
     if not any(env.get(var, "").strip() for var in VARIABLES):
         return None
-    uid = int(env.get("PUID", "").strip() or DEFAULT_ID)
-    gid = int(env.get("PGID", "").strip() or DEFAULT_ID)
-    return DesktopUser(env.get("UNAME", "").strip() or DEFAULT_NAME, uid, gid)
+    name = env.get("UNAME", "").strip()
+    uid = int(env.get("PUID", "").strip() or (0 if name == ROOT else DEFAULT_ID))
+    gid = int(env.get("PGID", "").strip() or (0 if name == ROOT or uid == 0 else DEFAULT_ID))
+    if not name:
+        name = ROOT if uid == 0 else DEFAULT_NAME
+    return DesktopUser(name, uid, gid)
 
 
 def umask(env: Mapping[str, str]) -> int | None:
@@ -103,7 +136,7 @@ def will_create(env: Mapping[str, str], account: str, kind: str = "user") -> boo
     """True if the user step will make `account` exist: for kind "user" UNAME or PUID,
     for "group" PGID, or UNAME when it becomes a new group (no group holds PGID yet)."""
     user = wanted(env)
-    if user is None:
+    if user is None or user.is_root:
         return False
     if kind == "user":
         return account in (user.name, str(user.uid))
@@ -138,7 +171,9 @@ def user_commands(
     want: DesktopUser,
     home_owner: Callable[[str], tuple[int, int] | None],
 ) -> list[list[str]]:
-    """The commands still needed to make `want` true; empty when it already is."""
+    """The commands still needed to make `want` true; empty when it already is (and for root)."""
+    if want.is_root:
+        return []
     user = users.get(want.name)
     if user is not None and user.id < SYSTEM_UID_LIMIT and user.id != want.uid:
         raise UserSetupError(
@@ -170,13 +205,32 @@ def user_commands(
 
 
 def exports(env: Mapping[str, str], want: DesktopUser) -> dict[str, str]:
-    """The variables the step hands on; never one the container already sets."""
+    """The variables the step hands on; never one the container already sets; none for root."""
+    if want.is_root:
+        return {}
     values = {
         "HELIX_INIT_CMD_USER": want.name,
         "HELIX_DESKTOP_USER": want.name,
-        "XDG_RUNTIME_DIR": f"/run/user/{want.uid}",
+        "XDG_RUNTIME_DIR": runtime_dir(want),
     }
     return {k: v for k, v in values.items() if not env.get(k)}
+
+
+def runtime_dir(want: DesktopUser) -> str:
+    return f"/run/user/{want.uid}"
+
+
+def runtime_dir_commands(
+    env: Mapping[str, str], want: DesktopUser, exists: Callable[[str], bool]
+) -> list[list[str]]:
+    """Make the XDG_RUNTIME_DIR the step exports (0700, the user's), if it is missing.
+
+    An image's own 10-setup_user.sh runs `chown -R ... "$XDG_RUNTIME_DIR"` under
+    `set -e`: the folder must exist once the variable names it."""
+    path = exports(env, want).get("XDG_RUNTIME_DIR")
+    if path is None or exists(path):
+        return []
+    return [["install", "-d", "-m", "0700", "-o", str(want.uid), "-g", str(want.gid), path]]
 
 
 def home_owner(path: str) -> tuple[int, int] | None:

@@ -23,6 +23,7 @@ from helix_init import usersetup
 from helix_init.builtin.cgroups import fix_cgroups
 from helix_init.builtin.dockerdconfig import write_dockerd_config
 from helix_init.builtin.dockergroup import ensure_docker_group
+from helix_init.builtin.hideproc import hide_other_users_processes
 from helix_init.builtin.level import Level
 from helix_init.builtin.localhostforward import (
     forward_localhost_to_gateway,
@@ -36,11 +37,13 @@ from helix_init.exitcodes import Exit
 from helix_init.hostcmd import StepError
 from helix_init.problems import ConfigError
 
-# In boot order (cont-init.d's numbers): the user first, since the docker group
+# In boot order (cont-init.d's numbers): /proc hidden before anything can put a
+# secret in argv; the user next, since the docker group
 # adds them; preflight before every dockerd step, which do nothing when it says
 # this level cannot run dockerd; the network plan before daemon.json, which
 # names its bridge, pools and DNS.
 STEPS: dict[str, Callable[[Level], None]] = {
+    "hide-proc": hide_other_users_processes,
     "user": set_up_user,
     "preflight": preflight,
     "cgroups": fix_cgroups,

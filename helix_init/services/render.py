@@ -131,6 +131,7 @@ class Launch:
     argv: tuple[str, ...]
     env: Mapping[str, str]
     secret_files: Mapping[str, str]  # NAME -> path, read by svcexec at each start
+    argv_secrets: tuple[str, ...] = ()  # NAMEs svcexec moves from env into `${NAME}` in argv
     uid: int | None = None
     gid: int | None = None
     groups: tuple[int, ...] = ()
@@ -143,6 +144,7 @@ class Launch:
                 "argv": list(self.argv),
                 "env": dict(self.env),
                 "secret_files": dict(self.secret_files),
+                "argv_secrets": list(self.argv_secrets),
                 "uid": self.uid,
                 "gid": self.gid,
                 "groups": list(self.groups),

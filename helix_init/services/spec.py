@@ -79,6 +79,11 @@ class Secret:
     env: str | None
     file: str | None
     required: bool = True
+    # `${NAME}` may appear in the command: svcexec puts the value there at exec
+    # (never in supervisord.conf, status or logs) and only when /proc hides
+    # root's command lines (hidepid; procmount.py). For binaries that take a
+    # token only as a flag (Helix's revdial-client `-token`).
+    argv: bool = False
 
 
 @dataclass(frozen=True)
@@ -419,9 +424,10 @@ def _secrets(f: Fields) -> tuple[Secret, ...]:
             f.wrong_type(key, 'a table such as { env = "VAR" } or { file = "/path" }', value)
             continue
         s = f.child(value, key)
-        s.only(("env", "file", "required"))
+        s.only(("env", "file", "required", "argv"))
         env, file = s.string("env"), s.absolute_path("file")
         required = s.boolean("required", True)
+        argv = s.boolean("argv", False)
         if not _env_name_ok(var):
             f.problem(key, "not a valid variable name")
         elif s.has("env") and s.has("file"):
@@ -429,13 +435,19 @@ def _secrets(f: Fields) -> tuple[Secret, ...]:
         elif not s.has("env") and not s.has("file"):
             f.problem(key, "needs exactly one of env or file; got none")
         elif env is not None or file is not None:
-            secrets.append(Secret(var, env, file, required))
+            secrets.append(Secret(var, env, file, required, argv))
     return tuple(secrets)
 
 
 def _no_secret_in_argv(f: Fields, command: tuple[str, ...], secrets: tuple[Secret, ...]) -> None:
     """`${SECRET}` in argv would be expanded to the value: readable by anyone in /proc/*/cmdline."""
-    names = {s.name for s in secrets}
+    names = {s.name for s in secrets if not s.argv}
+    if any(s.argv for s in secrets) and f.has("user"):
+        f.problem(
+            "secrets",
+            "argv = true needs the service to run as root: /proc hides only other users'"
+            " command lines, so its own user (and that user's processes) could read it",
+        )
     for i, arg in enumerate(command):
         for var in VAR_RE.findall(arg):
             if var in names:
@@ -443,7 +455,8 @@ def _no_secret_in_argv(f: Fields, command: tuple[str, ...], secrets: tuple[Secre
                     f"command[{i}]",
                     f"${{{var}}} would put secret {var} on the command line, where every"
                     " process can read it (/proc/PID/cmdline); let the service read it"
-                    " from its environment",
+                    " from its environment (or, for a binary that takes it only as a flag,"
+                    " mark the secret argv = true)",
                 )
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from helix_init import procmount
 from helix_init.cmd import RunAs
 from helix_init.contenv import expand
 from helix_init.logsink import Log
@@ -273,7 +274,15 @@ class ServiceRunner:
         env = made.env
         files = made.secret_files
         run_as = self.run_as
-        argv = tuple(expand(arg, env) for arg in spec.command)
+        in_argv = tuple(s.name for s in spec.secrets if s.argv and s.name in made.variables)
+        if in_argv and not procmount.hides_other_users(procmount.read_mountinfo()):
+            return (
+                f"secret {', '.join(in_argv)} goes on the command line, but /proc does not"
+                " hide root's processes (hidepid): keep the hide-proc step"
+                " (cont-init.d/02-helix-hide-proc)"
+            )
+        kept = {name: f"${{{name}}}" for name in in_argv}  # svcexec fills them in at exec
+        argv = tuple(expand(arg, {**env, **kept}) for arg in spec.command)
         unfit = launch_problem(argv, env)
         if unfit:
             return unfit
@@ -282,6 +291,7 @@ class ServiceRunner:
             argv=argv,
             env=env,
             secret_files=files,
+            argv_secrets=in_argv,
             uid=run_as.uid if run_as else None,
             gid=run_as.gid if run_as else None,
             groups=run_as.groups if run_as else (),

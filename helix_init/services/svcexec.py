@@ -4,7 +4,10 @@ Runs as root in the service's own process group, between supervisord's fork
 and the service's exec; stdlib only and run with `python -I -S`, so it starts
 in milliseconds and imports nothing from site-packages. Secrets from files
 are read here, as root, at every start (a rotated token is picked up on the
-next restart) and reach the service only through its environment, never argv.
+next restart) and reach the service through its environment; a secret marked
+`argv = true` (a binary that takes its token only as a flag) is moved from the
+environment into its `${NAME}` in argv here, at exec, and nowhere earlier
+(the init has checked that /proc hides root's command lines).
 Errors are one line on the service's log and exit 126/127, like a shell.
 """
 
@@ -49,6 +52,9 @@ def main(argv: list[str]) -> int:
         print(f"helix-init: service {name}: cannot switch user or directory: {exc.strerror}")
         return CANNOT_RUN
     command = launch["argv"]
+    for var in launch.get("argv_secrets", ()):
+        value = env.pop(var, "")
+        command = [arg.replace("${" + var + "}", value) for arg in command]
     sys.stdout.flush()
     try:
         os.execvpe(command[0], command, env)

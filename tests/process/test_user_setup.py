@@ -91,11 +91,11 @@ def test_the_operators_cmd_user_wins_over_uname(pid1: Pid1) -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "problem"),
     [
-        ("PUID", "abc", "PUID: must be a number from 1 to 4294967294, got 'abc'"),
+        ("PUID", "abc", "PUID: must be a number from 0 to 4294967294, got 'abc'"),
         (
             "UNAME",
             "Bad Name",
-            "UNAME: must be a user name (a-z, 0-9, _ and -; not root), got 'Bad Name'",
+            "UNAME: must be a user name (a-z, 0-9, _ and -), got 'Bad Name'",
         ),
         ("UMASK", "999", "UMASK: must be an octal mask like 022, got '999'"),
     ],

@@ -114,6 +114,56 @@ def test_will_create_names_the_user_its_uid_and_a_new_group() -> None:
     assert not usersetup.will_create({}, "retro")
 
 
-@pytest.mark.parametrize("raw", ["²", "1e3", "-5", "0"])
-def test_puid_must_be_a_plain_positive_number(raw: str) -> None:
-    assert [p.where for p in usersetup.problems({"PUID": raw})] == ["PUID"]
+@pytest.mark.parametrize("raw", ["²", "1e3", "-5", "", "4294967295"])
+def test_puid_must_be_a_plain_number(raw: str) -> None:
+    found = [p.where for p in usersetup.problems({"PUID": raw or " x"})]
+    assert found == ["PUID"]
+
+
+ROOT_SANDBOX = {"PUID": "0", "PGID": "0", "UNAME": "root", "XDG_RUNTIME_DIR": "/run/user/sandbox"}
+
+
+def test_the_helix_sandbox_root_environment_is_accepted_and_leaves_root_alone() -> None:
+    assert usersetup.problems(ROOT_SANDBOX) == []
+    want = usersetup.wanted(ROOT_SANDBOX)
+    assert want == DesktopUser("root", 0, 0) and want.is_root and want.home == "/root"
+    assert usersetup.user_commands(USERS, GROUPS, want, lambda _h: (0, 0)) == []
+    assert usersetup.exports(ROOT_SANDBOX, want) == {}  # the CMD is root; XDG as the image says
+    assert usersetup.runtime_dir_commands(ROOT_SANDBOX, want, lambda _p: False) == []
+    assert not usersetup.will_create(ROOT_SANDBOX, "root")
+
+
+@pytest.mark.parametrize(
+    ("env", "means"),
+    [({"UNAME": "root"}, ("root", 0, 0)), ({"PUID": "0"}, ("root", 0, 0))],
+)
+def test_root_by_name_or_by_uid_alone(env: dict[str, str], means: tuple[str, int, int]) -> None:
+    assert usersetup.problems(env) == []
+    assert usersetup.wanted(env) == DesktopUser(*means)
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        ({"UNAME": "root", "PUID": "1000"}, "UNAME: root's ids are never changed: got PUID=1000"),
+        ({"UNAME": "root", "PGID": "5"}, "UNAME: root's ids are never changed: got PGID=5"),
+        ({"UNAME": "retro", "PUID": "0"}, "PUID: 0 is root's uid: set UNAME=root"),
+        ({"PGID": "abc"}, "PGID: must be a number from 0 to 4294967294, got 'abc'"),
+    ],
+)
+def test_root_with_other_ids_or_uid_0_for_another_name_is_one_line(
+    env: dict[str, str], line: str
+) -> None:
+    (problem,) = usersetup.problems(env)
+    assert str(problem).startswith(line), str(problem)
+
+
+def test_the_exported_runtime_dir_is_made_for_the_user_when_missing() -> None:
+    want = DesktopUser("retro", 1000, 1000)
+    assert usersetup.runtime_dir_commands({}, want, lambda _p: False) == [
+        ["install", "-d", "-m", "0700", "-o", "1000", "-g", "1000", "/run/user/1000"]
+    ]
+    assert usersetup.runtime_dir_commands({}, want, lambda _p: True) == []
+    # The container's own XDG_RUNTIME_DIR is the image's business (GOW: Wolf mounts it).
+    image_set = {"XDG_RUNTIME_DIR": "/tmp/x"}
+    assert usersetup.runtime_dir_commands(image_set, want, lambda _p: False) == []

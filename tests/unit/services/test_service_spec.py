@@ -353,3 +353,24 @@ def test_s6_down_file_disables_the_service(tmp_path: Path) -> None:
     s6_folder(tmp_path, "legacy", down=True)
     spec = load_services(tmp_path, {}).get("legacy")
     assert (spec.enabled, spec.disabled_reason, spec.finish) == (False, "down file present", None)
+
+
+def test_a_secret_marked_argv_may_sit_in_the_command_of_a_root_service(tmp_path: Path) -> None:
+    (tmp_path / "agent.toml").write_text(
+        'command = ["revdial-client", "-token", "${T}"]\n'
+        'secrets = { T = { env = "RUNNER_TOKEN", argv = true } }\n'
+    )
+    spec = load_services(tmp_path, {}).get("agent")
+    assert spec.secrets == (Secret("T", "RUNNER_TOKEN", None, True, True),)
+    assert spec.command == ("revdial-client", "-token", "${T}")  # filled in only at exec
+
+
+def test_an_argv_secret_for_a_service_with_its_own_user_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "agent.toml").write_text(
+        'command = ["agent", "-token", "${T}"]\nuser = "nobody"\n'
+        'secrets = { T = { env = "RUNNER_TOKEN", argv = true } }\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_services(tmp_path, {})
+    (problem,) = caught.value.problems
+    assert problem.what.startswith("secrets: argv = true needs the service to run as root")

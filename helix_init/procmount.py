@@ -1,0 +1,83 @@
+"""/proc's hidepid: does this level's /proc hide root's processes from other users, and make it so.
+
+Read in PID 1 (before a service that carries a secret in its argv starts) and
+in the `hide-proc` step (root), which remounts /proc. Why: a binary that takes
+its token only as a flag (Helix's revdial-client: `-token T`) puts it in
+/proc/PID/cmdline, which every user can read on a default /proc. With
+`hidepid=invisible` (systemd's ProtectProc=invisible; `hidepid=2` on older
+kernels) a user sees only their own processes: the desktop user and the
+user's containers cannot read root's command lines, through /proc or `ps`.
+procfs options are per instance (Linux 5.8+): remounting this level's /proc
+changes neither the host's nor an inner container's (each has its own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+# hidepid values under which another user cannot read /proc/PID/cmdline.
+HIDING = frozenset({"1", "2", "4", "noaccess", "invisible", "ptraceable"})
+WANTED = "invisible"
+MOUNTINFO = Path("/proc/self/mountinfo")
+
+
+def hidepid(mountinfo: str, where: str = "/proc") -> str | None:
+    """The hidepid option of the procfs mounted last (topmost) at `where`; None if none."""
+    found: str | None = None
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if len(fields) < 10 or fields[4] != where or "-" not in fields:
+            continue
+        dash = fields.index("-")
+        if fields[dash + 1 : dash + 2] != ["proc"] or len(fields) < dash + 4:
+            continue
+        found = ""
+        for option in fields[dash + 3].split(","):
+            name, _, value = option.partition("=")
+            if name == "hidepid":
+                found = value
+    return found or None
+
+
+def hides_other_users(mountinfo: str) -> bool:
+    return hidepid(mountinfo) in HIDING
+
+
+def read_mountinfo() -> str:
+    try:
+        return MOUNTINFO.read_text()
+    except OSError:
+        return ""
+
+
+def remount_argv(value: str = WANTED) -> list[str]:
+    return ["mount", "-o", f"remount,hidepid={value}", "/proc"]
+
+
+def hide_processes(
+    env: Mapping[str, str], run: Callable[[list[str]], tuple[int, str]], say: Callable[[str], None]
+) -> None:
+    """The `hide-proc` step: remount this level's /proc so only root sees root's processes.
+
+    HELIX_HIDE_PROC=0 leaves /proc alone (a service with an argv secret then
+    refuses to start, saying why). A remount that fails (no CAP_SYS_ADMIN) is
+    one warning, not a failed boot: the same refusal protects the token.
+    """
+    if env.get("HELIX_HIDE_PROC", "1").strip().lower() in ("0", "false", "no", "off"):
+        say("HELIX_HIDE_PROC=0: /proc left as it is (argv secrets will not be used)")
+        return
+    current = hidepid(read_mountinfo())
+    if current in HIDING:
+        say(f"/proc already hides other users' processes (hidepid={current})")
+        return
+    why = ""
+    for value in (WANTED, "2"):  # "invisible" needs Linux 5.8; 2 is the same on older ones
+        code, why = run(remount_argv(value))
+        if code == 0:
+            say(f"/proc remounted with hidepid={value}: only root sees root's processes")
+            return
+    say(
+        f"warning: cannot remount /proc with hidepid ({why.strip() or 'failed'}):"
+        " services that carry a secret in argv will not start"
+    )
