@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from helix_init import adopted, control, rundir, sigmask, usersetup
 from helix_init import cmd as cmdmod
-from helix_init import control, rundir, sigmask, usersetup
 from helix_init.contenv import Exports
 from helix_init.dind.plancheck import problems_from_env as dind_problems
 from helix_init.dropins import Step, discover_steps
@@ -54,6 +54,7 @@ class BootPlan:
     cont_finish: tuple[Step, ...]
     services: ServicePlan
     cmd: tuple[str, ...]
+    startup_script: bool = False  # COMPAT: the CMD is GOW's startup script (cmd.py)
 
 
 def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
@@ -80,12 +81,8 @@ def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
     problems += dind_problems(settings.environ)  # DinD variables, HELIX_DOCKERD_CONFIG's file
     if problems:
         raise ConfigError(problems)
-    return BootPlan(
-        tuple(cont_init),
-        tuple(cont_finish),
-        services,
-        tuple(cmdmod.cmd_argv(cmd, settings.cmd_shell)),
-    )
+    argv, startup_script = cmdmod.plan_argv(cmd, settings)
+    return BootPlan(tuple(cont_init), tuple(cont_finish), services, tuple(argv), startup_script)
 
 
 class Boot:
@@ -105,6 +102,7 @@ class Boot:
         self.runner: StepRunner | None = None
         self.services: ServiceManager | None = None
         self.stage = "preflight"
+        self.hide = adopted.masker(settings.environ)  # secrets in adopted processes' argv
 
     async def run(self, cmd: Sequence[str]) -> int:
         # stage 0: reaping and signals before anything can start a child.
@@ -225,7 +223,13 @@ class Boot:
         s = self.settings
         shell = _which("bash") or "/bin/sh"
         self.runner = StepRunner(
-            self.reaper, self.log, self.exports, s.run_dir / rundir.STEPS, shell, s.step_prelude
+            self.reaper,
+            self.log,
+            self.exports,
+            s.run_dir / rundir.STEPS,
+            shell,
+            s.step_prelude,
+            heartbeat=s.step_heartbeat,
         )
         await self.runner.source_prelude(s.step_timeout)
         outcome = await run_folder(
@@ -234,6 +238,7 @@ class Boot:
             self.log,
             stage="cont-init",
             default_timeout=s.step_timeout,
+            sh_timeout=s.sh_step_timeout,
             behaviour_if_fails=s.behaviour_if_step_fails,
             stop_requested=self.stop_requested,
         )
@@ -332,8 +337,12 @@ class Boot:
                     # processes' /proc/PID/environ that user can read.
                     hidden = self.services.secret_sources
                     env = {k: v for k, v in env.items() if k not in hidden}
-                user = env.get(CMD_USER)
+                user = cmdmod.cmd_user(
+                    self.settings.start, plan.startup_script, self.settings.cmd_user, env
+                )
                 run_as = cmdmod.resolve_user(user) if user else None
+                if plan.startup_script:
+                    cmdmod.make_executable(plan.cmd[0])
                 self.cmd = cmdmod.start_cmd(
                     self.reaper, plan.cmd, env, run_as, usersetup.umask(env)
                 )
@@ -341,8 +350,11 @@ class Boot:
                 self.log.error(f"CMD: {exc.args[0] if exc.args else exc}")
                 self.finish(Exit.NOT_FOUND)
                 return
-            self.log.info(f"CMD started: {plan.cmd[0]} (pid {self.cmd.pid})")
+            who = f" as {run_as.name}" if run_as is not None else ""
+            self.log.info(f"CMD started: {plan.cmd[0]}{who} (pid {self.cmd.pid})")
             waits.append(self.cmd.exited)  # type: ignore[arg-type]
+        elif self.settings.start == "gow":
+            self.log.info(cmdmod.NO_STARTUP)
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         waits[0].cancel()
         if self.services is not None and self.services.ended.done():
@@ -386,8 +398,21 @@ class Boot:
             "pid": os.getpid(),
             "cmd": {"pid": self.cmd.pid, "running": self.cmd.running} if self.cmd else None,
             "exports": {name: step for name, (_v, step) in self.exports.carried.items()},
+            "adopted": self.adopted_status(),
             "services": services,
         }
+
+    def adopted_status(self) -> dict[str, list[dict[str, object]]]:
+        """Processes cont-init steps left running, by step: pid, name, command (secrets masked)."""
+        if self.runner is None or not self.runner.left_running:
+            return {}
+        procs = adopted.scan()
+        found = {}
+        for step, sid in self.runner.left_running:
+            left = adopted.members(procs, sid)
+            if left:
+                found[step] = adopted.describe(left, self.hide)
+        return found
 
     # -- stage 4 -------------------------------------------------------------
     async def shutdown(self, plan: BootPlan) -> None:
@@ -404,9 +429,11 @@ class Boot:
                 self.log,
                 stage="cont-finish",
                 default_timeout=self.settings.step_timeout,
+                sh_timeout=self.settings.sh_step_timeout,
                 behaviour_if_fails=OnStepFailure.WARN,
                 budget=self.settings.finish_timeout or 0.0,
             )
+        await self.stop_adopted()
         await self.sweep()
         code = Exit.OK if self.exit_code is None else self.exit_code
         self.log.info(f"shutdown complete in {time.monotonic() - started:.2f}s; exit code {code}")
@@ -422,6 +449,12 @@ class Boot:
             self.log.warn(f"CMD did not stop within {grace:g}s; killing it")
             signal_group(self.cmd.pid, signal.SIGKILL)
             await asyncio.shield(self.cmd.exited)
+
+    async def stop_adopted(self) -> None:
+        """What cont-init steps left running, latest step first, with its grace (adopted.py)."""
+        for step, sid in reversed(self.runner.left_running if self.runner else []):
+            grace = self.settings.adopted_gracetime
+            await adopted.stop_step(step, sid, self.log, grace, self.hide)
 
     async def sweep(self) -> None:
         """TERM everything still running, KILL after HELIX_INIT_KILL_GRACETIME."""

@@ -1,6 +1,7 @@
 """The `helix-init` command: boot as the container's init, or one of the operator commands.
 
     helix-init [--] [CMD ARGS...]     boot (the ENTRYPOINT); CMD runs after init and services
+    helix-init --gow [ARGS...]        boot with GOW's start contract (HELIX_INIT_START=gow)
     helix-init check                  validate drop-ins without running them (exit 78 if bad)
     helix-init plan                   print the ordered steps and the service graph
     helix-init status [--json]        state, readiness, pid, uptime, restarts of every service
@@ -45,6 +46,10 @@ USAGE = __doc__.split("\n\n")[1] if __doc__ else ""
 def main(argv: Sequence[str] | None = None) -> int:
     held = sigmask.hold()  # before anything takes time: see sigmask.py
     args = list(sys.argv[1:] if argv is None else argv)
+    env = dict(os.environ)
+    if args[:1] == ["--gow"]:  # COMPAT: GOW's start contract, as HELIX_INIT_START=gow
+        env["HELIX_INIT_START"] = "gow"
+        args = args[1:]
     if not _boots(args):  # a command or a helper: signals behave as usual at once
         sigmask.release(held)
     from helix_init.exitcodes import Exit
@@ -52,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from helix_init.settings import Settings
 
     try:
-        settings = Settings.from_env(os.environ)
+        settings = Settings.from_env(env)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"helix-init: {problem}", file=sys.stderr)

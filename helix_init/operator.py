@@ -21,6 +21,7 @@ from helix_init.exitcodes import Exit
 from helix_init.problems import ConfigError
 from helix_init.services import lint
 from helix_init.settings import Settings
+from helix_init.steprunner import step_timeout
 
 CONTROL_TIMEOUT = 5.0
 STOP_TIMEOUT = 600.0  # `stop dockerd` returns only once dockerd has exited
@@ -95,8 +96,9 @@ def plan(settings: Settings) -> int:
         print(f"  prelude before each *.sh step: {', '.join(map(str, settings.step_prelude))}")
     for step in boot_plan.cont_init:
         extra = " optional" if step.optional else ""
-        timeout = settings.step_timeout if step.timeout is None else step.timeout
-        print(f"  {step.name}  [{step.kind}{extra}, timeout {timeout:g}s]")
+        timeout = step_timeout(step, settings.step_timeout, settings.sh_step_timeout)
+        limit = f"timeout {timeout:g}s" if timeout else "no timeout"
+        print(f"  {step.name}  [{step.kind}{extra}, {limit}]")
     print(f"services ({settings.services_dir}), started level by level:")
     for i, level in enumerate(boot_plan.services.start_levels, 1):
         for name in level:
@@ -179,6 +181,10 @@ def status(settings: Settings, as_json: bool) -> int:
         print(f"engine: {engine['error']}" if "error" in engine else EngineInfo(**engine).line())
     for name, step in sorted(st.get("exports", {}).items()):
         print(f"export {name} (from step {step})")
+    for step, procs in st.get("adopted", {}).items():
+        print(f"step {step} left running (adopted; TERM and a grace at shutdown):")
+        for p in procs:
+            print(f"  {p['pid']:>7}  {p['command']}")
     return Exit.OK
 
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from helix_init import shellstep
+from helix_init import adopted, shellstep
 from helix_init.contenv import ENV_FILE_VAR, Exports, parse_env_file
 from helix_init.dropins import Step
 from helix_init.logsink import Log, follow_pipe
@@ -80,6 +80,7 @@ class StepRunner:
         state_dir: Path,
         shell: str,
         prelude: Sequence[Path] = (),
+        heartbeat: float = 60.0,
     ) -> None:
         self._reaper = reaper
         self._log = log
@@ -90,6 +91,9 @@ class StepRunner:
         self._functions = state_dir / "functions.sh"  # carried to later *.sh steps
         self._known_functions: set[str] = set()
         self._current: Child | None = None
+        self._heartbeat = heartbeat
+        # (step name, session id) of steps that left processes running (adopted.py)
+        self.left_running: list[tuple[str, int]] = []
 
     async def source_prelude(self, timeout: float) -> None:
         """Source the prelude once, before the first step: record what it exports and defines."""
@@ -173,7 +177,7 @@ class StepRunner:
         output = follow_pipe(read_fd, on_line)
         self._current = child
         try:
-            timed_out = not await _wait(child, timeout)
+            timed_out = not await self._wait(name, child, timeout, started)
             if timed_out:
                 await self._kill_group(child)
         finally:
@@ -182,9 +186,28 @@ class StepRunner:
         # Background processes a legacy script left behind may keep the pipe
         # open: give the output a moment to end, then keep reading it.
         await asyncio.wait([output], timeout=0.2)
-        if group_alive(child.pid):
-            self._log.info(f"step {name}: left processes running in its group")
+        if group_alive(child.pid) or adopted.members(adopted.scan(), child.pid):
+            self._log.info(
+                f"step {name}: left processes running in its group (adopted: listed in"
+                " `helix-init status`, stopped with TERM and a grace at shutdown)"
+            )
+            self.left_running.append((name, child.pid))
         return _Ran(code, time.monotonic() - started, tuple(last), timed_out, None)
+
+    async def _wait(self, name: str, child: Child, timeout: float, started: float) -> bool:
+        """True if the child ended within timeout seconds (0 = none); says every heartbeat
+        that it is still running."""
+        deadline = started + timeout if timeout else None
+        while True:
+            wake = next_wake(time.monotonic(), started, self._heartbeat, deadline)
+            left = None if wake is None else max(0.0, wake - time.monotonic())
+            done, _ = await asyncio.wait([child.exited], timeout=left)
+            if done:
+                return True
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                return False
+            self._log.info(f"step {name}: still running after {_duration(now - started)}")
 
     def _record_exports(self, name: str, env: dict[str, str], env_file: Path, full: bool) -> bool:
         """Carry what the step reported; False when it reported nothing."""
@@ -251,10 +274,19 @@ def _builtin(name: str, env: dict[str, str]) -> Callable[[], int]:
     return main
 
 
-async def _wait(child: Child, timeout: float) -> bool:
-    """True if the child ended within timeout seconds (0 = wait forever)."""
-    done, _ = await asyncio.wait([child.exited], timeout=timeout or None)
-    return bool(done)
+def next_wake(now: float, started: float, heartbeat: float, deadline: float | None) -> float | None:
+    """When a running step next needs attention: its next heartbeat or its deadline."""
+    beat = None
+    if heartbeat > 0:
+        beat = started + heartbeat * (int((now - started) // heartbeat) + 1)
+    if deadline is None:
+        return beat
+    return deadline if beat is None else min(beat, deadline)
+
+
+def _duration(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole}s" if whole < 60 else f"{whole // 60}m{whole % 60:02d}s"
 
 
 @dataclass(frozen=True)
@@ -271,17 +303,22 @@ async def run_folder(
     stage: str,
     default_timeout: float,
     behaviour_if_fails: OnStepFailure,
+    sh_timeout: float | None = None,
     budget: float = 0.0,
     stop_requested: asyncio.Event | None = None,
 ) -> FolderOutcome:
-    """Run steps in order under the failure policy; budget 0 = none."""
+    """Run steps in order under the failure policy ; budget 0 = none.
+
+    COMPAT: sourced `*.sh` steps get `sh_timeout` (none by default: the old
+    entrypoint had no timeout, and Helix's dockerd script pulls images for
+    minutes), program steps `default_timeout`; a step's `timeout=` wins."""
     results: list[StepResult] = []
     deadline = time.monotonic() + budget if budget else None
     for step in steps:
         if stop_requested is not None and stop_requested.is_set():
             log.info(f"{stage}: stop requested, skipping {step.name} and later steps")
             break
-        timeout = default_timeout if step.timeout is None else step.timeout
+        timeout = step_timeout(step, default_timeout, sh_timeout)
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -300,6 +337,13 @@ async def run_folder(
             _quote_failure(log, stage, result)
             return FolderOutcome(tuple(results), result)
     return FolderOutcome(tuple(results), None)
+
+
+def step_timeout(step: Step, default: float, sh_default: float | None) -> float:
+    """A step's timeout (0 = none): its `timeout=`, else the default for its kind."""
+    if step.timeout is not None:
+        return step.timeout
+    return sh_default if step.kind == "sh" and sh_default is not None else default
 
 
 def _quote_failure(log: Log, stage: str, result: StepResult) -> None:

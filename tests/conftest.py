@@ -211,25 +211,42 @@ class Pid1:
             "HELIX_INIT_LOG_DIR": str(self.log_dir),
             "HELIX_INIT_SERVICE_LOG_DIR": str(root / "service-logs"),
             "HELIX_INIT_STEP_TIMEOUT": "20",  # no test step may hang a test for long
+            "HELIX_INIT_SH_STEP_TIMEOUT": "20",  # (*.sh steps have none by default)
         }
         self._started: list[Running] = []
-        self._wrapper: list[str] = []  # runs between unshare and helix-init, then execs it
+        self._mounts: list[str] = []  # run between unshare and helix-init, which they exec
 
     def private_accounts(self) -> None:
-        """Give the init's mount namespace its own /etc and /home, kept across runs of this test.
+        """Give the init's mount namespace its own /etc, /home and /run/user, kept across runs.
 
         /etc is an overlay over the host's (the upper layer under this test's
-        folder), /home a bind of an empty folder: the user step's useradd and
-        usermod change only them, and a second run sees what the first made.
+        folder), /home and /run/user binds of empty folders: the user step's
+        useradd and usermod (and a GOW image's own user script) change only
+        them, and a second run sees what the first made.
         """
-        upper, work, home = (self.root / n for n in ("etc-upper", "etc-work", "home"))
-        for folder in (upper, work, home):
+        names = ("etc-upper", "etc-work", "home", "run-user")
+        upper, work, home, run_user = (self.root / n for n in names)
+        for folder in (upper, work, home, run_user):
             folder.mkdir(exist_ok=True)
-        script = (
-            f"mount -t overlay hx-etc -o lowerdir=/etc,upperdir={upper},workdir={work} /etc"
-            f' && mount --bind {home} /home && exec "$@"'
-        )
-        self._wrapper = ["sh", "-c", script, "sh"]
+        self._mounts += [
+            f"mount -t overlay hx-etc -o lowerdir=/etc,upperdir={upper},workdir={work} /etc",
+            f"mount --bind {home} /home",
+            f"mkdir -p /run/user && mount --bind {run_user} /run/user",
+        ]
+
+    def private_opt(self) -> Path:
+        """Give the init's mount namespace its own /opt (a folder of this test, returned), so
+        an image layout such as GOW's /opt/gow can be built at its real path."""
+        opt = self.root / "opt"
+        opt.mkdir(exist_ok=True)
+        self._mounts.append(f"mount --bind {opt} /opt")
+        return opt
+
+    @property
+    def _wrapper(self) -> list[str]:
+        if not self._mounts:
+            return []
+        return ["sh", "-c", " && ".join([*self._mounts, 'exec "$@"']), "sh"]
 
     def path(self, name: str) -> Path:
         """A path in this test's folder, for markers and files shared with the init."""

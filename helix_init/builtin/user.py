@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from helix_init import usersetup
 from helix_init.builtin.level import Level, run_command, say
 from helix_init.hostcmd import check
@@ -22,8 +24,12 @@ def set_up_user(level: Level) -> None:
     if want is None:
         say("PUID, PGID and UNAME are unset: no desktop user to set up")
         return
+    if want.is_root:
+        say("UNAME=root: the container runs as root; no user to set up")
+        return
     users, groups = usersetup.read_accounts()
     ran = usersetup.user_commands(users, groups, want, usersetup.home_owner)
+    ran += usersetup.runtime_dir_commands(level.env, want, os.path.isdir)
     for argv in ran:
         check(run_command, argv)
         say(f"ran: {' '.join(argv)}")

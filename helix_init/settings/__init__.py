@@ -46,11 +46,16 @@ class Settings:
     run_dir: Path = Path("/run/helix-init")
     log_dir: Path = Path("/var/log/helix-init")
     service_log_dir: Path = Path("/var/log/helix-services")
-    step_timeout: float = 300.0  # per cont-init step; 0 = none; a step header can override
+    step_timeout: float = 300.0  # per program step; 0 = none; a step header can override
+    sh_step_timeout: float = 0.0  # per sourced *.sh step: none, as the old entrypoint had
+    step_heartbeat: float = 60.0  # a step still running says so this often; 0 = never
+    adopted_gracetime: float = 10.0  # TERM to what a step left running, then the sweep
     finish_timeout: float = 30.0  # budget for the whole cont-finish.d folder
     step_prelude: tuple[Path, ...] = ()  # COMPAT: sourced before every *.sh step (GOW's utils.sh)
     behaviour_if_step_fails: OnStepFailure = OnStepFailure.STOP
     cmd_user: str | None = None
+    start: str = "cmd"  # "gow": GOW's start contract (cmd.py); COMPAT
+    gow_startup: Path | None = None  # GOW's startup script; None = cmd.GOW_STARTUPS
     cmd_shell: bool = False  # COMPAT: one string argument runs as `bash -c ARG`
     cmd_gracetime: float = 10.0  # TERM to the CMD, then KILL
     cmd_wait_for_services_maxtime: float = 0.0  # 0 = wait for readiness forever
@@ -83,8 +88,13 @@ class Settings:
             log_dir=reader.path("HELIX_INIT_LOG_DIR", d.log_dir),
             service_log_dir=reader.path("HELIX_INIT_SERVICE_LOG_DIR", d.service_log_dir),
             step_timeout=reader.seconds("HELIX_INIT_STEP_TIMEOUT", d.step_timeout),
+            sh_step_timeout=reader.seconds("HELIX_INIT_SH_STEP_TIMEOUT", d.sh_step_timeout),
+            step_heartbeat=reader.seconds("HELIX_INIT_STEP_HEARTBEAT", d.step_heartbeat),
+            adopted_gracetime=reader.seconds(
+                "HELIX_INIT_ADOPTED_GRACETIME", d.adopted_gracetime
+            ),
             finish_timeout=reader.seconds("HELIX_INIT_FINISH_TIMEOUT", d.finish_timeout),
-            step_prelude=reader.paths("HELIX_INIT_STEP_PRELUDE"),
+            step_prelude=reader.paths("HELIX_INIT_STEP_PRELUDE") or _gow_prelude(env),
             behaviour_if_step_fails=OnStepFailure(
                 reader.choice(
                     ("HELIX_INIT_BEHAVIOUR_IF_STEP_FAILS", "S6_BEHAVIOUR_IF_STAGE2_FAILS"),
@@ -93,6 +103,8 @@ class Settings:
                 )
             ),
             cmd_user=env.get(CMD_USER) or None,
+            start=reader.word("HELIX_INIT_START", d.start, ("cmd", "gow")),
+            gow_startup=reader.optional_path(("HELIX_INIT_GOW_STARTUP", "STARTUP_SCRIPT")),
             cmd_shell=reader.flag("HELIX_INIT_CMD_SHELL", d.cmd_shell),
             cmd_gracetime=reader.seconds("HELIX_INIT_CMD_GRACETIME", d.cmd_gracetime),
             cmd_wait_for_services_maxtime=reader.seconds(
@@ -113,6 +125,16 @@ class Settings:
         return s
 
 
+GOW_PRELUDE = Path("/opt/gow/bash-lib/utils.sh")
+
+
+def _gow_prelude(env: Mapping[str, str]) -> tuple[Path, ...]:
+    """COMPAT: under GOW's start contract, GOW's library is the prelude unless one is set."""
+    if env.get("HELIX_INIT_START", "").strip() == "gow" and GOW_PRELUDE.is_file():
+        return (GOW_PRELUDE,)
+    return ()
+
+
 class _Reader:
     """Parses one variable at a time, collecting problems instead of raising."""
 
@@ -128,6 +150,26 @@ class _Reader:
             self.problems.append(Problem(name, f"must be an absolute path, got {raw!r}"))
             return default
         return Path(raw)
+
+    def optional_path(self, names: tuple[str, ...]) -> Path | None:
+        """The first of `names` that is set, as an absolute path; None if none is."""
+        for name in names:
+            raw = self.env.get(name, "").strip()
+            if raw.startswith("/"):
+                return Path(raw)
+            if raw:
+                self.problems.append(Problem(name, f"must be an absolute path, got {raw!r}"))
+                return None
+        return None
+
+    def word(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        if raw not in allowed:
+            self.problems.append(Problem(name, f"must be one of {', '.join(allowed)}, got {raw!r}"))
+            return default
+        return raw
 
     def paths(self, name: str) -> tuple[Path, ...]:
         """A colon-separated list of absolute paths, like PATH; each must be a readable file."""

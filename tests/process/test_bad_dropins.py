@@ -215,13 +215,15 @@ def test_plan_prints_the_steps_in_order_with_their_options(pid1: Pid1) -> None:
     pid1.step("10-a.sh", "echo a\n")
     pid1.finish_step("10-c.sh", "echo c\n")
 
-    result = pid1.command("plan", env={"HELIX_INIT_STEP_TIMEOUT": "30"})
+    result = pid1.command(
+        "plan", env={"HELIX_INIT_STEP_TIMEOUT": "30", "HELIX_INIT_SH_STEP_TIMEOUT": ""}
+    )
 
     assert result.code == 0
     lines = result.stdout.splitlines()
     cont_init = lines.index(f"cont-init ({pid1.cont_init}):")
     assert lines[cont_init + 1 : cont_init + 3] == [
-        "  10-a.sh  [sh, timeout 30s]",
+        "  10-a.sh  [sh, no timeout]",  # sourced steps: none by default, as the old entrypoint
         "  20-b  [exec optional, timeout 7s]",
     ]
     cont_finish = lines.index(f"cont-finish ({pid1.cont_finish}):")

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import HELIX_INIT, Pid1, wait_until
+from conftest import HELIX_INIT, Pid1, ns_processes, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 STANDINS = REPO / "examples" / "standins"
@@ -148,8 +148,8 @@ def test_the_real_revdial_client_flags_reconnect_on_their_own_and_hide_the_token
                    alive=running.alive)  # fmt: skip
         first = service(pid1, "revdial-agent")
         # The real flags, in order; the token only at exec (status shows the placeholder).
-        agents = [p for p in Path("/proc").glob("[0-9]*") if "revdial-client" in _cmdline(p)]
-        (agent_cmdline,) = [_cmdline(p) for p in agents]
+        agents = [p for p in ns_processes(running) if any("revdial-client" in a for a in p.argv)]
+        (agent_cmdline,) = [" ".join(p.argv) for p in agents]
         url = f"http://127.0.0.1:{plane.port}/api/v1/revdial"
         assert f"-server {url} -runner-id sandbox-ses_demo42 -token {TOKEN} -local " in (
             agent_cmdline

@@ -202,3 +202,24 @@ def test_a_step_ended_by_a_stop_request_is_not_a_failure(clock: FakeClock) -> No
 def test_describe(result: StepResult, text: str) -> None:
     assert result.describe().startswith(text)
     assert result.ok is (text == "exit code 0")
+
+
+def test_the_heartbeat_and_the_deadline_wake_a_running_step() -> None:
+    from helix_init.steprunner import next_wake
+
+    assert next_wake(now=10.0, started=10.0, heartbeat=60, deadline=None) == 70.0
+    assert next_wake(now=70.01, started=10.0, heartbeat=60, deadline=None) == 130.0
+    assert next_wake(now=10.0, started=10.0, heartbeat=60, deadline=40.0) == 40.0
+    assert next_wake(now=10.0, started=10.0, heartbeat=0, deadline=None) is None
+
+
+def test_sourced_steps_have_their_own_default_timeout() -> None:
+    from pathlib import Path
+
+    from helix_init.dropins import Step
+    from helix_init.steprunner import step_timeout
+
+    sh = Step("40-start-dockerd.sh", Path("/x"), "sh", False, None)
+    program = Step("30-program", Path("/y"), "exec", False, None)
+    header = Step("50-x.sh", Path("/z"), "sh", False, 9.0)
+    assert [step_timeout(s, 300, 0) for s in (sh, program, header)] == [0, 300, 9.0]
