@@ -9,6 +9,10 @@ kernels) a user sees only their own processes: the desktop user and the
 user's containers cannot read root's command lines, through /proc or `ps`.
 procfs options are per instance (Linux 5.8+): remounting this level's /proc
 changes neither the host's nor an inner container's (each has its own).
+Checked: in `unshare --pid --fork --mount-proc` (the process tests) and in a
+Docker container with the testbed's capability set (ALL minus SYS_RESOURCE,
+no --privileged): after the remount, `nobody` sees only its own pids and
+cannot read /proc/1/cmdline. Without CAP_SYS_ADMIN the remount fails.
 """
 
 from __future__ import annotations
@@ -66,6 +70,12 @@ def hide_processes(
     """
     if env.get("HELIX_HIDE_PROC", "1").strip().lower() in ("0", "false", "no", "off"):
         say("HELIX_HIDE_PROC=0: /proc left as it is (argv secrets will not be used)")
+        return
+    init_pid = env.get("HELIX_INIT_PID", "1")
+    if init_pid != "1":
+        # Not the PID 1 of its own namespace (a subreaper on a host): /proc
+        # here is not this level's alone, and a host's /proc is not ours to change.
+        say(f"helix-init is not PID 1 (pid {init_pid}): /proc left as it is")
         return
     current = hidepid(read_mountinfo())
     if current in HIDING:

@@ -119,20 +119,24 @@ def _state(pid1: Pid1, name: str) -> object:
     return service(pid1, name)["state"] if status(pid1)["services"] else None
 
 
-def _as_user_in_the_level(running: object, uid: int, script: str) -> str:
+def _as_user_in_the_level(pid1: Pid1, running: object, uid: int, script: str) -> str:
     """Run `script` inside the init's PID and mount namespaces (its /proc) as `uid`."""
     init_pid = running.init_pid()  # type: ignore[attr-defined]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELIX_INIT_")}
+    env.update((k, v) for k, v in pid1.env.items() if k.startswith("HELIX_INIT_"))
     done = subprocess.run(
         ["nsenter", "-t", str(init_pid), "-p", "-m", "--",
          "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "sh", "-c", script],
-        capture_output=True, timeout=30,
+        capture_output=True, timeout=30, env=env,
     )  # fmt: skip
     return (done.stdout + done.stderr).decode(errors="replace")
 
 
 READ_EVERYTHING = (
     "cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ /proc/[0-9]*/status 2>/dev/null | tr '\\0' ' ';"
-    " ps axww -o pid,user,args; ls /proc"
+    " ps axww -o pid,user,args; ls /proc;"
+    f" {HELIX_INIT} status --json; {HELIX_INIT} env revdial-agent;"
+    " cat \"$HELIX_INIT_SERVICE_LOG_DIR\"/* \"$HELIX_INIT_LOG_DIR\"/* 2>&1"
 )
 
 
@@ -165,9 +169,9 @@ def test_the_real_revdial_client_flags_reconnect_on_their_own_and_hide_the_token
         assert agent["state"] == "ready"
         assert agent["restarts"] == 0 and agent["pid"] == first["pid"], agent
         # Root in the level sees the token in argv (so the reads below can find it) ...
-        assert TOKEN in _as_user_in_the_level(running, 0, READ_EVERYTHING)
+        assert TOKEN in _as_user_in_the_level(pid1, running, 0, READ_EVERYTHING)
         # ... a non-root user (the desktop user, a user's container) cannot, by any route.
-        seen = _as_user_in_the_level(running, 65534, READ_EVERYTHING)
+        seen = _as_user_in_the_level(pid1, running, 65534, READ_EVERYTHING)
         assert TOKEN not in seen, seen
         assert "revdial-client" not in seen and "supervisord" not in seen, seen
         status_text = json.dumps(status(pid1))

@@ -25,3 +25,17 @@ def test_old_numeric_values_count_and_submounts_do_not() -> None:
 
 def test_remount_asks_for_invisible() -> None:
     assert procmount.remount_argv() == ["mount", "-o", "remount,hidepid=invisible", "/proc"]
+
+
+def test_the_step_remounts_once_and_never_outside_its_own_namespace() -> None:
+    ran: list[list[str]] = []
+    said: list[str] = []
+
+    def run(argv: list[str]) -> tuple[int, str]:
+        ran.append(argv)
+        return 0, ""
+
+    procmount.hide_processes({"HELIX_INIT_PID": "4242"}, run, said.append)
+    assert ran == [] and said == ["helix-init is not PID 1 (pid 4242): /proc left as it is"]
+    procmount.hide_processes({"HELIX_HIDE_PROC": "0"}, run, said.append)
+    assert ran == []
