@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from helix_init import adopted, control, rundir, sigmask, usersetup
 from helix_init import cmd as cmdmod
+from helix_init import control, rundir, sigmask, usersetup
 from helix_init.contenv import Exports
 from helix_init.dind.plancheck import problems_from_env as dind_problems
 from helix_init.dropins import Step, discover_steps
@@ -102,7 +102,6 @@ class Boot:
         self.runner: StepRunner | None = None
         self.services: ServiceManager | None = None
         self.stage = "preflight"
-        self.hide = adopted.masker(settings.environ)  # secrets in adopted processes' argv
 
     async def run(self, cmd: Sequence[str]) -> int:
         # stage 0: reaping and signals before anything can start a child.
@@ -406,12 +405,15 @@ class Boot:
         """Processes cont-init steps left running, by step: pid, name, command (secrets masked)."""
         if self.runner is None or not self.runner.left_running:
             return {}
+        from helix_init import adopted
+
+        hide = adopted.masker(self.settings.environ)
         procs = adopted.scan()
         found = {}
         for step, sid in self.runner.left_running:
             left = adopted.members(procs, sid)
             if left:
-                found[step] = adopted.describe(left, self.hide)
+                found[step] = adopted.describe(left, hide)
         return found
 
     # -- stage 4 -------------------------------------------------------------
@@ -452,9 +454,15 @@ class Boot:
 
     async def stop_adopted(self) -> None:
         """What cont-init steps left running, latest step first, with its grace (adopted.py)."""
-        for step, sid in reversed(self.runner.left_running if self.runner else []):
+        left = self.runner.left_running if self.runner else []
+        if not left:
+            return
+        from helix_init import adopted  # only where a step left something
+
+        hide = adopted.masker(self.settings.environ)
+        for step, sid in reversed(left):
             grace = self.settings.adopted_gracetime
-            await adopted.stop_step(step, sid, self.log, grace, self.hide)
+            await adopted.stop_step(step, sid, self.log, grace, hide)
 
     async def sweep(self) -> None:
         """TERM everything still running, KILL after HELIX_INIT_KILL_GRACETIME."""

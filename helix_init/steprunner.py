@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from helix_init import adopted, shellstep
+from helix_init import shellstep
 from helix_init.contenv import ENV_FILE_VAR, Exports, parse_env_file
 from helix_init.dropins import Step
 from helix_init.logsink import Log, follow_pipe
@@ -186,7 +186,7 @@ class StepRunner:
         # Background processes a legacy script left behind may keep the pipe
         # open: give the output a moment to end, then keep reading it.
         await asyncio.wait([output], timeout=0.2)
-        if group_alive(child.pid) or adopted.members(adopted.scan(), child.pid):
+        if group_alive(child.pid):
             self._log.info(
                 f"step {name}: left processes running in its group (adopted: listed in"
                 " `helix-init status`, stopped with TERM and a grace at shutdown)"

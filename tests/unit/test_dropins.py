@@ -181,6 +181,7 @@ def test_the_shipped_builtin_steps_are_recognised() -> None:
 
     assert {s.name: s.builtin for s in steps} == {
         "00-helix-preflight": "preflight",
+        "02-helix-hide-proc": "hide-proc",
         "05-helix-user": "user",
         "10-helix-cgroups": "cgroups",
         "20-helix-network": "network",
