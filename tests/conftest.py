@@ -214,7 +214,8 @@ class Pid1:
             "HELIX_INIT_SH_STEP_TIMEOUT": "20",  # (*.sh steps have none by default)
         }
         self._started: list[Running] = []
-        self._mounts: list[str] = []  # run between unshare and helix-init, which they exec
+        self._mounts: list[str] = []  # private_accounts, private_opt: see _wrapper
+        self._wrapper: list[str] = []  # runs between unshare and helix-init, then execs it
 
     def private_accounts(self) -> None:
         """Give the init's mount namespace its own /etc, /home and /run/user, kept across runs.
@@ -228,25 +229,24 @@ class Pid1:
         upper, work, home, run_user = (self.root / n for n in names)
         for folder in (upper, work, home, run_user):
             folder.mkdir(exist_ok=True)
-        self._mounts += [
+        self._mount(
             f"mount -t overlay hx-etc -o lowerdir=/etc,upperdir={upper},workdir={work} /etc",
             f"mount --bind {home} /home",
             f"mkdir -p /run/user && mount --bind {run_user} /run/user",
-        ]
+        )
 
     def private_opt(self) -> Path:
         """Give the init's mount namespace its own /opt (a folder of this test, returned), so
         an image layout such as GOW's /opt/gow can be built at its real path."""
         opt = self.root / "opt"
         opt.mkdir(exist_ok=True)
-        self._mounts.append(f"mount --bind {opt} /opt")
+        self._mount(f"mount --bind {opt} /opt")
         return opt
 
-    @property
-    def _wrapper(self) -> list[str]:
-        if not self._mounts:
-            return []
-        return ["sh", "-c", " && ".join([*self._mounts, 'exec "$@"']), "sh"]
+    def _mount(self, *commands: str) -> None:
+        """Add mount commands to the wrapper (the init's own mount namespace)."""
+        self._mounts += commands
+        self._wrapper = ["sh", "-c", " && ".join([*self._mounts, 'exec "$@"']), "sh"]
 
     def path(self, name: str) -> Path:
         """A path in this test's folder, for markers and files shared with the init."""

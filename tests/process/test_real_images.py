@@ -199,6 +199,8 @@ def test_gow_contract_by_setting_and_without_a_startup_script(pid1: Pid1) -> Non
     running.signal(signal.SIGTERM)
     idle = running.wait(20)
     assert idle.code == 0, idle.describe()
+    flag = pid1.run("--gow", 'echo "gow $0 $(id -un)"', "x", env={"PATH": PATH})
+    assert "gow x root" in flag.lines, flag.describe()  # `helix-init --gow`: the same contract
     bad = pid1.run("true", env={"HELIX_INIT_START": "gw"})
     assert bad.code == 78
     assert "HELIX_INIT_START: must be one of cmd, gow, got 'gw'" in bad.stderr
