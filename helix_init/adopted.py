@@ -35,6 +35,7 @@ from pathlib import Path
 
 from helix_init.contenv import is_secret_name
 from helix_init.logsink import Log
+from helix_init.settings import ADOPTED_GRACETIME
 
 DEFAULT_GRACE = 10.0
 DOCKERD_SHUTDOWN_TIMEOUT = 15.0  # dockerd's own default
@@ -129,7 +130,7 @@ def dockerd_shutdown_timeout(argv: Sequence[str], read: Callable[[str], str]) ->
 
 def grace(left: Sequence[Proc], default: float, read: Callable[[str], str]) -> tuple[float, str]:
     """How long the step's processes get after TERM, and why (for the log line)."""
-    best, why = default, f"HELIX_INIT_ADOPTED_GRACETIME {default:g}s"
+    best, why = default, f"{ADOPTED_GRACETIME} {default:g}s"
     for p in left:
         if p.name == "dockerd":
             timeout = dockerd_shutdown_timeout(p.argv, read)

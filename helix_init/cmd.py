@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helix_init.reaper import Child, Reaper
-from helix_init.settings import Settings
+from helix_init.settings import CMD_USER, GOW_STARTUP, START, Settings
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def gow_argv(args: Sequence[str], startup: Path | None) -> list[str]:
 
 
 NO_STARTUP = (
-    "HELIX_INIT_START=gow: no startup script (HELIX_INIT_GOW_STARTUP, "
+    f"{START}=gow: no startup script ({GOW_STARTUP}, "
     + " or ".join(map(str, GOW_STARTUPS))
     + "): running without a CMD"
 )
@@ -112,7 +112,7 @@ def cmd_user(
     runs as $UNAME (root when unset) and arguments as root, as GOW's entrypoint.
     """
     if start != "gow":
-        return env.get("HELIX_INIT_CMD_USER") or None
+        return env.get(CMD_USER) or None
     if container_user:
         return container_user
     return (env.get("UNAME", "").strip() or "root") if startup_script else None

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from helix_init.settings import HIDE_PROC, INIT_PID
+
 # hidepid values under which another user cannot read /proc/PID/cmdline.
 HIDING = frozenset({"1", "2", "4", "noaccess", "invisible", "ptraceable"})
 WANTED = "invisible"
@@ -68,10 +70,10 @@ def hide_processes(
     refuses to start, saying why). A remount that fails (no CAP_SYS_ADMIN) is
     one warning, not a failed boot: the same refusal protects the token.
     """
-    if env.get("HELIX_HIDE_PROC", "1").strip().lower() in ("0", "false", "no", "off"):
-        say("HELIX_HIDE_PROC=0: /proc left as it is (argv secrets will not be used)")
+    if env.get(HIDE_PROC, "1").strip().lower() in ("0", "false", "no", "off"):
+        say(f"{HIDE_PROC}=0: /proc left as it is (argv secrets will not be used)")
         return
-    init_pid = env.get("HELIX_INIT_PID", "1")
+    init_pid = env.get(INIT_PID, "1")
     if init_pid != "1":
         # Not the PID 1 of its own namespace (a subreaper on a host): /proc
         # here is not this level's alone, and a host's /proc is not ours to change.

@@ -28,6 +28,10 @@ INIT_ENV_FILE = "HELIX_INIT_ENV_FILE"  # where a program step reports its export
 INIT_PID = "HELIX_INIT_PID"  # the init's pid: is it PID 1?
 # Read when the CMD starts, after cont-init, so a step may export it.
 CMD_USER = "HELIX_INIT_CMD_USER"
+START = "HELIX_INIT_START"  # "gow": GOW's start contract (cmd.py)
+GOW_STARTUP = "HELIX_INIT_GOW_STARTUP"
+ADOPTED_GRACETIME = "HELIX_INIT_ADOPTED_GRACETIME"
+HIDE_PROC = "HELIX_HIDE_PROC"  # the hide-proc step: 0 leaves /proc alone (procmount.py)
 
 
 class OnStepFailure(IntEnum):
@@ -90,9 +94,7 @@ class Settings:
             step_timeout=reader.seconds("HELIX_INIT_STEP_TIMEOUT", d.step_timeout),
             sh_step_timeout=reader.seconds("HELIX_INIT_SH_STEP_TIMEOUT", d.sh_step_timeout),
             step_heartbeat=reader.seconds("HELIX_INIT_STEP_HEARTBEAT", d.step_heartbeat),
-            adopted_gracetime=reader.seconds(
-                "HELIX_INIT_ADOPTED_GRACETIME", d.adopted_gracetime
-            ),
+            adopted_gracetime=reader.seconds(ADOPTED_GRACETIME, d.adopted_gracetime),
             finish_timeout=reader.seconds("HELIX_INIT_FINISH_TIMEOUT", d.finish_timeout),
             step_prelude=reader.paths("HELIX_INIT_STEP_PRELUDE") or _gow_prelude(env),
             behaviour_if_step_fails=OnStepFailure(
@@ -103,8 +105,8 @@ class Settings:
                 )
             ),
             cmd_user=env.get(CMD_USER) or None,
-            start=reader.word("HELIX_INIT_START", d.start, ("cmd", "gow")),
-            gow_startup=reader.optional_path(("HELIX_INIT_GOW_STARTUP", "STARTUP_SCRIPT")),
+            start=reader.word(START, d.start, ("cmd", "gow")),
+            gow_startup=reader.optional_path((GOW_STARTUP, "STARTUP_SCRIPT")),
             cmd_shell=reader.flag("HELIX_INIT_CMD_SHELL", d.cmd_shell),
             cmd_gracetime=reader.seconds("HELIX_INIT_CMD_GRACETIME", d.cmd_gracetime),
             cmd_wait_for_services_maxtime=reader.seconds(
@@ -130,7 +132,7 @@ GOW_PRELUDE = Path("/opt/gow/bash-lib/utils.sh")
 
 def _gow_prelude(env: Mapping[str, str]) -> tuple[Path, ...]:
     """COMPAT: under GOW's start contract, GOW's library is the prelude unless one is set."""
-    if env.get("HELIX_INIT_START", "").strip() == "gow" and GOW_PRELUDE.is_file():
+    if env.get(START, "").strip() == "gow" and GOW_PRELUDE.is_file():
         return (GOW_PRELUDE,)
     return ()
 
