@@ -154,7 +154,7 @@ class ServiceManager:
             for n, r in self.runners.items()
             if not r.stop_requested and r.state not in (State.EXITED, State.FAILED)
         ]
-        await self._stop_levels("supervisord died")
+        await self._stop_levels("supervisord died", engine_lost=True)
         # A supervisord that dies again while it starts is one more death within
         # the budget, not the end: before, one KILL during a restart ended the
         # container (exit 82) with most of its restart budget unused.
@@ -223,10 +223,14 @@ class ServiceManager:
             with contextlib.suppress(OSError):
                 self._cgroups.rmdir()
 
-    async def _stop_levels(self, why: str, *, final: bool = False) -> None:
+    async def _stop_levels(
+        self, why: str, *, final: bool = False, engine_lost: bool = False
+    ) -> None:
         for level in self.plan.stop_levels:
             runners = [self.runners[n] for n in level if n in self.runners]
-            await asyncio.gather(*(r.stop(why, final=final) for r in runners))
+            await asyncio.gather(
+                *(r.stop(why, final=final, engine_lost=engine_lost) for r in runners)
+            )
 
     # -- control -----------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
