@@ -275,6 +275,7 @@ class ServiceRunner:
             gid=run_as.gid if run_as else None,
             groups=run_as.groups if run_as else (),
             cwd=spec.working_dir,
+            cgroup=str(self.cgroup.path) if self.cgroup else None,
         )
         write_private(self.ctx.paths.launch_file(spec.name), launch.to_json())
         return None
