@@ -34,7 +34,7 @@ from helix_init.rootfiles import write_private
 from helix_init.services import readiness
 from helix_init.services.backoff import RestartClock
 from helix_init.services.cgroup import RunProcesses, ServiceCgroup
-from helix_init.services.engine import Engine, EngineError, ProcessInfo
+from helix_init.services.engine import EngineError, ProcessInfo, Programs
 from helix_init.services.environ import ServiceEnv
 from helix_init.services.limits import exec_problem
 from helix_init.services.machine import Do, Effect, Event, Machine, Policy, RunEnd, Verdict
@@ -57,7 +57,7 @@ class ServiceContext:
 
     reaper: Reaper
     log: Log
-    engine: Engine
+    engine: Programs  # supervisord, through three typed calls
     paths: EnginePaths
     environment: Callable[[ServiceSpec, str | None, RunAs | None], ServiceEnv]
     ready_event: Callable[[str], asyncio.Event | None]
