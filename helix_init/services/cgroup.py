@@ -216,12 +216,14 @@ class RunProcesses:
     seen: dict[int, int] = field(default_factory=dict)  # pid -> start ticks, fallback only
 
     def enter(self) -> None:
-        """Right after the spawn: move the leader and what it forked already into the cgroup."""
-        procs = list(all_procs())
-        mine = descendants([self.leader], procs)
+        """Right after the spawn: the leader into the cgroup (svcexec joined it already,
+        before the exec; this covers a launcher that did not), or, without a cgroup,
+        remember what it forked so far."""
         if self.cgroup is not None:
-            self.cgroup.join(sorted(mine))
-        self._remember(mine, procs)
+            self.cgroup.join([self.leader])
+            return
+        procs = list(all_procs())
+        self._remember(descendants([self.leader], procs), procs)
 
     def members(self) -> set[int]:
         """Every live process of this run (and, with a cgroup, of the runs before it) now."""
