@@ -24,10 +24,12 @@ its process group, and the group cleanup missed it: 16 copies of a setsid
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
 import signal
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,9 +201,49 @@ class ServiceCgroup:
         finally:
             os.close(fd)
 
-    def remove(self) -> None:
-        with contextlib.suppress(OSError):
+    def remove(self) -> bool:
+        """rmdir; True once it is gone. EBUSY while a member has not been reaped yet."""
+        try:
             self.path.rmdir()
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+        return True
+
+
+def clear_stale(base: Path) -> None:
+    """What an earlier init left under `base`: its name is a PID namespace's inode, and
+    the kernel reuses those once a namespace is gone (that init and all its processes
+    with it). Its service cgroups are emptied (KILL) and removed before ours are made."""
+    try:
+        children = [entry for entry in os.scandir(base) if entry.is_dir()]
+    except OSError:
+        return
+    for entry in children:
+        stale = ServiceCgroup(Path(entry.path))
+        if not stale.remove():
+            stale.kill()
+            stale.remove()
+
+
+async def remove_all(cgroups: list[ServiceCgroup], base: Path, timeout: float = 0.5) -> bool:
+    """At the end: every service cgroup, then the base; what is still in one is KILLed.
+
+    A cgroup stays busy for a moment after its last process ended (until it is
+    reaped), so this retries; True when all is gone.
+    """
+    deadline = time.monotonic() + timeout
+    left = list(cgroups)
+    while True:
+        left = [cg for cg in left if not cg.remove()]
+        if not left and ServiceCgroup(base).remove():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        for cg in left:
+            cg.kill()
+        await asyncio.sleep(0.02)
 
 
 @dataclass
@@ -216,12 +258,14 @@ class RunProcesses:
     seen: dict[int, int] = field(default_factory=dict)  # pid -> start ticks, fallback only
 
     def enter(self) -> None:
-        """Right after the spawn: move the leader and what it forked already into the cgroup."""
-        procs = list(all_procs())
-        mine = descendants([self.leader], procs)
+        """Right after the spawn: the leader into the cgroup (svcexec joined it already,
+        before the exec; this covers a launcher that did not), or, without a cgroup,
+        remember what it forked so far."""
         if self.cgroup is not None:
-            self.cgroup.join(sorted(mine))
-        self._remember(mine, procs)
+            self.cgroup.join([self.leader])
+            return
+        procs = list(all_procs())
+        self._remember(descendants([self.leader], procs), procs)
 
     def members(self) -> set[int]:
         """Every live process of this run (and, with a cgroup, of the runs before it) now."""

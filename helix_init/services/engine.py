@@ -16,7 +16,8 @@ import sys
 import time
 import xmlrpc.client
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from helix_init.logsink import Log, follow_pipe
 from helix_init.reaper import Child, Reaper
@@ -38,6 +39,40 @@ HUNG_CALL_TIMEOUT = 0.5  # once a call went unanswered (a stopped or wedged supe
 
 class EngineError(Exception):
     """supervisord refused a call or is not reachable."""
+
+
+LIVE_STATES = frozenset({"STARTING", "RUNNING", "STOPPING", "BACKOFF"})
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """supervisord's view of one program (getProcessInfo), typed."""
+
+    state: str  # STOPPED, STARTING, RUNNING, BACKOFF, STOPPING, EXITED, FATAL, UNKNOWN
+    pid: int | None
+    exitstatus: int  # -1 for a death by a signal (supervisord's own convention)
+
+    @property
+    def live(self) -> bool:
+        return self.state in LIVE_STATES
+
+    @classmethod
+    def parse(cls, info: Mapping[str, Any]) -> ProcessInfo:
+        return cls(
+            str(info.get("statename", "UNKNOWN")),
+            int(info.get("pid") or 0) or None,
+            int(info.get("exitstatus", -1)),
+        )
+
+
+class Programs(Protocol):
+    """What a service's supervision needs from the engine: three calls, typed."""
+
+    async def start_program(self, name: str) -> ProcessInfo: ...
+
+    async def program(self, name: str) -> ProcessInfo: ...
+
+    async def stop_program(self, name: str) -> None: ...
 
 
 class Engine:
@@ -142,6 +177,18 @@ class Engine:
         except Exception as exc:  # a truncated answer from a dying supervisord
             raise EngineError(f"bad answer from supervisord: {exc}") from None
         return result[0]
+
+    async def start_program(self, name: str) -> ProcessInfo:
+        """Start `name` without waiting inside supervisord; what it then runs."""
+        await self.call("supervisor.startProcess", name, False)
+        return await self.program(name)
+
+    async def program(self, name: str) -> ProcessInfo:
+        return ProcessInfo.parse(await self.call("supervisor.getProcessInfo", name))
+
+    async def stop_program(self, name: str) -> None:
+        """Send its stopsignal (KILL after stopwaitsecs); returns at once, we watch the exit."""
+        await self.call("supervisor.stopProcess", name, False)
 
     async def _exchange(self, body: bytes) -> bytes:
         call = http10.request("POST", "/RPC2", body=body, Content_Type="text/xml")

@@ -223,7 +223,6 @@ class LogMirror:
         self._task: asyncio.Task[None] | None = None
         self._reported: dict[str, float] = {}
         self._inotify: _Inotify | None = None
-        self._wake = asyncio.Event()
 
     def follow(self, name: str, path: Path) -> None:
         if name not in self._files:
@@ -248,26 +247,23 @@ class LogMirror:
         self._task = loop.create_task(self._run())
 
     def _on_events(self) -> None:
-        """A file was made or written: open new ones at once (before a rotation deletes them)."""
+        """supervisord made a file: hold it open at once, before a rotation can delete it.
+
+        Only creations wake PID 1 (one per rotation); reading keeps its pace.
+        """
         assert self._inotify is not None
         made = self._inotify.created()
         for followed in self._files.values():
             if followed.path.name in made:
                 followed.created += made[followed.path.name]
                 followed.discover()
-        self._wake.set()
 
     async def _run(self) -> None:
         wait = POLL_INTERVAL
         while True:
             busy, printed = self.tick()
             wait = POLL_INTERVAL if printed else min(wait * 2, QUIET_POLL_MAX)
-            if busy:
-                await asyncio.sleep(0)
-                continue
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+            await asyncio.sleep(0 if busy else wait)
 
     def tick(self) -> tuple[bool, bool]:
         """One turn over every file: (some file has more to read at once, any line printed)."""
@@ -328,7 +324,6 @@ class LogMirror:
 class _Inotify:
     """inotify(7) on the log folder, through libc: IN_CREATE names each new NAME.log."""
 
-    IN_MODIFY = 0x2
     IN_CREATE = 0x100
     IN_NONBLOCK_CLOEXEC = 0o4000 | 0o2000000
 
@@ -347,7 +342,7 @@ class _Inotify:
         return cls(libc, fd) if fd >= 0 else None
 
     def watch(self, folder: Path) -> None:
-        self._libc.inotify_add_watch(self.fd, os.fsencode(folder), self.IN_CREATE | self.IN_MODIFY)
+        self._libc.inotify_add_watch(self.fd, os.fsencode(folder), self.IN_CREATE)
 
     def created(self) -> dict[str, int]:
         """Drain the queue: how many times each name was created."""

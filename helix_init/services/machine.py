@@ -61,6 +61,7 @@ class Verdict(Enum):
     NOT_READY = "not ready in time"
     UNHEALTHY = "unhealthy"
     SPAWN_FAILED = "could not be started"
+    WAIT_TIMEOUT = "wait_for not met"
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,7 @@ class Machine:
     _started_at: float = 0.0
     _forced: RunEnd | None = None  # the init ended this run (not ready, unhealthy)
     _ran_for: float = 0.0
+    _waited: bool = False  # the backoff is a wait_for's, not a run's
 
     def handle(self, event: Event, **data: object) -> list[Effect]:
         """Apply one event; returns what to do next, in order."""
@@ -205,15 +207,18 @@ def _spawn_failed(m: Machine, event: Event, data: dict[str, object]) -> list[Eff
 
 
 def _wait_timeout(m: Machine, event: Event, data: dict[str, object]) -> list[Effect]:
+    """Not a run: the delay is the backoff's, but neither the budget nor `restarts` count it."""
+    m.last_end = RunEnd(Verdict.WAIT_TIMEOUT, detail=_text(data) or Verdict.WAIT_TIMEOUT.value)
     delay = m.clock.delay()
     m.next_retry_at = m.now() + delay
-    m._to(State.BACKOFF, f"{_text(data) or 'wait_for not met'}; retrying in {delay:.2f}s")
+    m._waited = True
+    m._to(State.BACKOFF, f"{m.last_end.describe()}; retrying in {delay:.2f}s")
     return [Effect(Do.SLEEP, delay=delay)]
 
 
 def _ready(m: Machine, event: Event, data: dict[str, object]) -> list[Effect]:
     m._to(State.READY, "ready")
-    return []
+    return [Effect(Do.WATCH)]  # now its health, its stop file and its exit
 
 
 def _force(m: Machine, event: Event, data: dict[str, object]) -> list[Effect]:
@@ -280,8 +285,12 @@ def _give_up(m: Machine, why: str) -> list[Effect]:
 
 def _retry(m: Machine, event: Event, data: dict[str, object]) -> list[Effect]:
     m.next_retry_at = None
-    m.restarts += 1
-    m._to(State.WAITING, f"restart #{m.restarts}")
+    if m._waited:
+        m._waited = False
+        m._to(State.WAITING, "retrying")
+    else:
+        m.restarts += 1
+        m._to(State.WAITING, f"restart #{m.restarts}")
     return [Effect(Do.GATE)]
 
 
@@ -312,6 +321,7 @@ def _stop(m: Machine, event: Event, data: dict[str, object]) -> list[Effect]:
     m.held = False
     m.next_retry_at = None
     m._forced = None
+    m._waited = False
     m._to(State.STOPPING, _text(data) or "stop requested")
     return [Effect(Do.TERMINATE, why=m.reason)]
 

@@ -15,7 +15,6 @@ ENGINE_RESTARTS engine deaths within ENGINE_WINDOW seconds stop the container.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import difflib
 import os
 import time
@@ -28,7 +27,7 @@ from helix_init.logsink import Log
 from helix_init.reaper import Reaper
 from helix_init.rootfiles import write_private
 from helix_init.services.backoff import RestartClock
-from helix_init.services.cgroup import detect_base
+from helix_init.services.cgroup import clear_stale, detect_base, remove_all
 from helix_init.services.engine import Engine, EngineError
 from helix_init.services.environ import ServiceEnv, service_env
 from helix_init.services.logtail import MIN_SECRET, LogMirror
@@ -121,6 +120,8 @@ class ServiceManager:
         for spec in self.plan.services:
             if not spec.enabled:
                 self.log.info(f"service {spec.name}: disabled ({spec.disabled_reason})")
+        if self._cgroups is not None:
+            clear_stale(self._cgroups)
         for name in self.runners:
             self.mirror.follow(name, p.log_file(name))
         self.mirror.start()
@@ -154,7 +155,7 @@ class ServiceManager:
             for n, r in self.runners.items()
             if not r.stop_requested and r.state not in (State.EXITED, State.FAILED)
         ]
-        await self._stop_levels("supervisord died")
+        await self._stop_levels("supervisord died", engine_lost=True)
         # A supervisord that dies again while it starts is one more death within
         # the budget, not the end: before, one KILL during a restart ended the
         # container (exit 82) with most of its restart budget unused.
@@ -217,16 +218,19 @@ class ServiceManager:
         for runner in self.runners.values():
             if runner.notify is not None:
                 runner.notify.close()
-            if runner.cgroup is not None:
-                runner.cgroup.remove()
         if self._cgroups is not None:
-            with contextlib.suppress(OSError):
-                self._cgroups.rmdir()
+            made = [r.cgroup for r in self.runners.values() if r.cgroup is not None]
+            if not await remove_all(made, self._cgroups):
+                self.log.warn(f"could not remove the service cgroups under {self._cgroups}")
 
-    async def _stop_levels(self, why: str, *, final: bool = False) -> None:
+    async def _stop_levels(
+        self, why: str, *, final: bool = False, engine_lost: bool = False
+    ) -> None:
         for level in self.plan.stop_levels:
             runners = [self.runners[n] for n in level if n in self.runners]
-            await asyncio.gather(*(r.stop(why, final=final) for r in runners))
+            await asyncio.gather(
+                *(r.stop(why, final=final, engine_lost=engine_lost) for r in runners)
+            )
 
     # -- control -----------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

@@ -10,14 +10,17 @@ the docker SDK (its import costs ~0.4 s and 40 MB, see TESTBED.md).
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
+from helix_init.contenv import expand
 from helix_init.procgroup import signal_group
 from helix_init.reaper import Reaper, SpawnError
 from helix_init.services import http10
+from helix_init.services.probes import Probe
 
 Check = Callable[[], Awaitable[bool]]
 
@@ -107,3 +110,53 @@ async def wait_until(
 
     result: bool = await retrying(attempt)
     return result
+
+
+def wait_for_check(kind: str, targets: Sequence[str]) -> Check:
+    """A wait_for condition: any one target exists (path) or accepts (unix, tcp)."""
+
+    async def check() -> bool:
+        for target in targets:
+            if kind == "path" and os.path.exists(target):
+                return True
+            if kind == "unix" and await unix_connects(target, 1.0):
+                return True
+            if kind == "tcp" and await tcp_connects(target, 1.0):
+                return True
+        return False
+
+    return check
+
+
+def probe_check(
+    probe: Probe,
+    timeout: float,
+    env: Mapping[str, str],
+    reaper: Reaper,
+    notified: Callable[[], bool] | None = None,
+) -> Check:
+    """One attempt of a ready or health probe; `${VAR}` in its target expanded from `env`."""
+    target, kind = probe.target, probe.kind
+    if kind == "notify":
+        assert notified is not None
+        is_notified = notified
+
+        async def by_notify() -> bool:
+            return is_notified()
+
+        return by_notify
+    if kind == "command":
+        argv = [expand(a, env) for a in (target if isinstance(target, tuple) else ())]
+        return lambda: command_succeeds(reaper, argv, env, timeout)
+    text = expand(str(target), env)
+    if kind == "unix":
+        return lambda: unix_connects(text, timeout)
+    if kind == "tcp":
+        return lambda: tcp_connects(text, timeout)
+    if kind == "docker":
+        return lambda: docker_pings(text, timeout)
+
+    async def http_ok() -> bool:
+        return await http_status(text, timeout) == probe.status
+
+    return http_ok

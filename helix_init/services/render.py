@@ -136,6 +136,7 @@ class Launch:
     gid: int | None = None
     groups: tuple[int, ...] = ()
     cwd: str | None = None
+    cgroup: str | None = None  # joined before the exec: nothing it forks escapes (cgroup.py)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -149,6 +150,7 @@ class Launch:
                 "gid": self.gid,
                 "groups": list(self.groups),
                 "cwd": self.cwd,
+                "cgroup": self.cgroup,
             }
         )
 

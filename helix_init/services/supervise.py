@@ -1,11 +1,14 @@
-"""One service's life under the init: gate, spawn, readiness, health, exit, backoff, stop.
+"""One service under the init: the adapter that performs what its state machine asks.
 
-Runs in PID 1, one asyncio task per service. supervisord spawns the process
-(in its own process group); the init watches it through a pidfd (no polling,
-and no second waiter on a child that is not ours), decides what an exit means
-under the restart policy, and never starts a service again while any process
-of its previous group is alive (so there are never two copies of a daemon).
-Every state change goes through state.next_state().
+Runs in PID 1, one asyncio task per service. machine.py decides (a table of
+state x event -> action, pure); this performs each Effect and reports what
+happened as the next Event: the gate (requires, stop file, wait_for), the
+spawn through supervisord (typed calls, engine.Programs), the watch
+(readiness, health, stop file, and the exit through a pidfd: no polling, no
+second waiter on a child that is not ours), the finish program, the stop.
+A service's processes are its cgroup, or its group, session and descendants
+(cgroup.py); it never starts again while any of them is alive, so there are
+never two copies of a daemon.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import contextlib
 import os
 import signal
 import time
+from asyncio import FIRST_COMPLETED
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,14 +35,15 @@ from helix_init.rootfiles import write_private
 from helix_init.services import readiness
 from helix_init.services.backoff import RestartClock
 from helix_init.services.cgroup import RunProcesses, ServiceCgroup
-from helix_init.services.engine import Engine, EngineError
+from helix_init.services.engine import EngineError, ProcessInfo, Programs
 from helix_init.services.environ import ServiceEnv
 from helix_init.services.limits import exec_problem
+from helix_init.services.machine import Do, Effect, Event, Machine, Policy, RunEnd, Verdict
 from helix_init.services.notify import NotifyListener
-from helix_init.services.probes import Probe, WaitFor
+from helix_init.services.probes import Probe
 from helix_init.services.render import EnginePaths, Launch, signal_number
 from helix_init.services.spec import ServiceSpec
-from helix_init.services.state import Event, State, next_state
+from helix_init.services.state import State
 from helix_init.services.usage import usage
 
 EXIT_INFO_TIMEOUT = 3.0  # how long supervisord may take to notice an exit we saw
@@ -52,7 +58,7 @@ class ServiceContext:
 
     reaper: Reaper
     log: Log
-    engine: Engine
+    engine: Programs  # supervisord, through three typed calls
     paths: EnginePaths
     environment: Callable[[ServiceSpec, str | None, RunAs | None], ServiceEnv]
     ready_event: Callable[[str], asyncio.Event | None]
@@ -62,29 +68,26 @@ class ServiceContext:
     cgroups: Path | None = None  # where service cgroups go; None: track descendants
 
 
-class _Forced(Exception):
-    """The init ended the run: not ready in time, or unhealthy."""
+class _SpawnFailed(Exception):
+    """supervisord would not start it."""
 
 
-class _Held(Exception):
-    """The run was stopped because the service's stop file appeared."""
+Happened = tuple[Event, dict[str, object]]
 
 
 class ServiceRunner:
+    """The adapter: performs what the machine asks (Effect) and reports what happened (Event)."""
+
     def __init__(
         self, spec: ServiceSpec, ctx: ServiceContext, run_as: RunAs | None, clock: RestartClock
     ) -> None:
         self.spec = spec
         self.ctx = ctx
         self.run_as = run_as
-        self.clock = clock
-        self.state = State.WAITING
-        self.reason = ""
+        policy = Policy(spec.restart, spec.essential, spec.max_restarts, bool(spec.finish))
+        self.machine = Machine(policy, clock, time.monotonic)
         self.pid: int | None = None
         self.started_at: float | None = None  # wall clock, for status
-        self.restarts = 0
-        self.last_exit = ""
-        self.next_retry: float | None = None
         self.ready_event = asyncio.Event()
         self.notify = (
             NotifyListener(ctx.paths.notify_socket(spec.name), self.owns, self._refused)
@@ -96,112 +99,124 @@ class ServiceRunner:
         self._refused_said = -60.0
         self._exit: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._run_started = 0.0
         self._starting: asyncio.Future[int | None] | None = None  # a start in supervisord
         # One stop or start at a time. An operator's stop, the shutdown and a
         # supervisord restart can overlap (`helix-init stop dockerd` waits up to
-        # its stop_timeout, and `docker stop` may arrive meanwhile); without this
-        # the second stop applied STOPPED twice (BadTransition: exit 70 instead
-        # of a clean shutdown), and a start during a stop hit STOPPING -> START.
+        # its stop_timeout, and `docker stop` may arrive meanwhile).
         self._control = asyncio.Lock()
-        self._retired = False  # stopped by the shutdown: no start may follow
-        self.stop_requested = False  # stopped by stop(), not merely held by its stop file
 
-    # -- control ---------------------------------------------------------------
+    # -- what the rest of the init reads -------------------------------------------
+    @property
+    def state(self) -> State:
+        return self.machine.state
+
+    @property
+    def reason(self) -> str:
+        return self.machine.reason
+
+    @property
+    def stop_requested(self) -> bool:
+        """Stopped by stop(), not merely held by its stop file or by a supervisord death."""
+        return not self.machine.wanted
+
+    @property
+    def active(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    # -- control ---------------------------------------------------------------------
     def begin(self) -> None:
         if self.cgroup is not None and not self.cgroup.create():
             self.ctx.log.warn(f"service {self.spec.name}: cannot make {self.cgroup.path}")
             self.cgroup = None
         if self.notify is not None and self.notify._sock is None:
             self.notify.open(self.run_as.uid if self.run_as else None)
-        self._task = asyncio.get_running_loop().create_task(self._life())
+        self._drive(Event.BEGIN)
 
-    @property
-    def active(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def stop(self, why: str, *, final: bool = False) -> None:
+    async def stop(self, why: str, *, final: bool = False, engine_lost: bool = False) -> None:
         """Stop for good (operator, shutdown): no restart until start() is called.
 
         `final` (the shutdown) also refuses every later start: an operator's
         start queued behind the shutdown's stop must not spawn it again.
+        `engine_lost`: supervisord died; it comes back with the engine.
         """
         async with self._control:
-            self._retired = self._retired or final
-            self.stop_requested = True
-            if self._task is not None:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-            if self.state is State.STOPPED:
-                return
-            if self.state is not State.STOPPING:
-                self._to(Event.STOP, why)
-            await self._terminate()
-            self._to(Event.STOPPED, why)
+            await self._cancel_life()
+            event = Event.ENGINE_LOST if engine_lost else Event.STOP
+            effects = self._handle(event, why=why, final=final)
+            if not effects and self.state is State.STOPPING:  # a stop it was cancelled in
+                effects = [Effect(Do.TERMINATE, why=why)]
+            await self._perform_all(effects)
 
     async def start(self) -> None:
         """Start again after a stop (operator, supervisord restart); a no-op while it runs."""
         async with self._control:
-            if self.active or self._retired:
+            if self.active:
                 return
-            self.stop_requested = False
-            self._to(Event.START, "start requested")
-            self.clock.reset()
-            self.begin()
+            self._drive(Event.START, why="start requested")
 
-    # -- the life loop -----------------------------------------------------------
-    async def _life(self) -> None:
-        while True:
-            if not await self._gate():
-                continue
-            problem = self._write_launch()
-            if problem:
-                self._give_up(problem)
-                return
-            try:
-                await self._spawn()
-                statename, status, description = await self._run_until_exit()
-                forced = ""
-            except _Forced as exc:
-                statename, status, description = "EXITED", -1, ""
-                forced = str(exc)
-            except _Held:
-                continue  # stopped; the gate holds it until the stop file is gone
-            ran_for = time.monotonic() - self._run_started
-            self.last_exit = forced or description
-            if statename == "STOPPED" and not forced:  # stopped behind our back (supervisorctl)
-                self._to(Event.STOP, "stopped through supervisorctl")
-                self._to(Event.STOPPED, "stopped through supervisorctl")
-                return
-            await self._run_finish(status)
-            if not await self._after_exit(ok=not forced and status == 0, ran_for=ran_for):
-                return
+    async def _cancel_life(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
-    async def _after_exit(self, ok: bool, ran_for: float) -> bool:
-        """Apply the restart policy; True to go round again."""
-        spec = self.spec
-        if spec.restart == "never" or (spec.restart == "on-failure" and ok):
-            if spec.essential and not ok:
-                self._give_up(f"ended ({self.last_exit}) and its restart policy is {spec.restart}")
-            else:
-                self._to(Event.DONE, self.last_exit)
-            return False
-        self.clock.record_exit(ran_for)
-        if self.clock.exhausted(spec.max_restarts):
-            self._give_up(f"restart budget of {spec.max_restarts} used up ({self.last_exit})")
-            return False
-        delay = self.clock.delay()
-        self.next_retry = time.time() + delay
-        self._to(Event.CRASH, f"{self.last_exit}; restarting in {delay:.2f}s")
-        await asyncio.sleep(delay)
-        self.next_retry = None
-        self.restarts += 1
-        self._to(Event.RETRY, f"restart #{self.restarts}")
-        return True
+    def _drive(self, event: Event, **data: object) -> None:
+        effects = self._handle(event, **data)
+        if effects:
+            self._task = asyncio.get_running_loop().create_task(self._perform_all(effects))
 
-    async def _gate(self) -> bool:
-        """Wait for requires, stop file and wait_for; False when a wait_for timed out."""
+    # -- the machine and the effects ---------------------------------------------------
+    def _handle(self, event: Event, **data: object) -> list[Effect]:
+        m = self.machine
+        before = m.state
+        effects = m.handle(event, **data)
+        if m.ready:
+            self.ready_event.set()
+        else:
+            self.ready_event.clear()
+        if m.state is not before:
+            text = f"service {self.spec.name}: {before.value} -> {m.state.value}"
+            self.ctx.log.info(f"{text} ({m.reason})" if m.reason else text)
+        self.ctx.changed()
+        return effects
+
+    async def _perform_all(self, effects: list[Effect]) -> None:
+        todo = deque(effects)
+        while todo:
+            happened = await self._perform(todo.popleft())
+            if happened is not None:
+                todo.extend(self._handle(happened[0], **happened[1]))
+
+    async def _perform(self, effect: Effect) -> Happened | None:
+        if effect.do is Do.GATE:
+            return await self._gate()
+        if effect.do is Do.SPAWN:
+            return await self._spawn()
+        if effect.do is Do.WATCH:
+            return await self._watch()
+        if effect.do is Do.TERMINATE:
+            if self.state in (State.STARTING, State.READY):  # the init ends this run
+                self.ctx.log.warn(f"service {self.spec.name}: {effect.why}")
+            await self._terminate()
+            return Event.STOPPED, {}
+        if effect.do is Do.FINISH:
+            assert effect.end is not None
+            return Event.FINISHED, {"code": await self._run_finish(effect.end)}
+        if effect.do is Do.SLEEP:
+            await asyncio.sleep(effect.delay)
+            return Event.RETRY, {}
+        if effect.do is Do.AWAIT_RELEASE:
+            assert self.spec.stop_file is not None
+            self._note(f"held while {self.spec.stop_file} exists")
+            while os.path.exists(self.spec.stop_file):
+                await asyncio.sleep(STOP_FILE_POLL)
+            return Event.RELEASED, {"path": self.spec.stop_file}
+        self.ctx.log.error(f"service {self.spec.name} gave up: {effect.why}")
+        self.ctx.gave_up(self.spec.name, effect.why)
+        return None
+
+    async def _gate(self) -> Happened:
+        """Requires, stop file and wait_for: GATE_OPEN, HELD or WAIT_TIMEOUT."""
         for dep in self.spec.requires:
             event = self.ctx.ready_event(dep)
             if event is not None and not event.is_set():
@@ -209,48 +224,22 @@ class ServiceRunner:
                 await event.wait()
         stop_file = self.spec.stop_file
         if stop_file and os.path.exists(stop_file):
-            # Held by the stop file is "stopped", as after `helix-init stop`: it was
-            # reported "waiting" before, and a snapshot script waiting for
-            # "stopped" (COMPAT /tmp/.dockerd-stop) could miss it; a held service
-            # also no longer holds the container's readiness and the CMD.
-            held = f"held while {stop_file} exists"
-            if self.state is State.STOPPED:
-                self._note(held)
-            else:
-                self._to(Event.STOP, held)
-                self._to(Event.STOPPED, held)
-            while os.path.exists(stop_file):
-                await asyncio.sleep(STOP_FILE_POLL)
-            self._to(Event.START, f"{stop_file} is gone")
+            # Held by the stop file is "stopped", as after `helix-init stop`: a
+            # snapshot script waiting for "stopped" (COMPAT /tmp/.dockerd-stop)
+            # sees it, and a held service no longer holds the CMD.
+            return Event.HELD, {"path": stop_file}
+        env = self._probe_env()
         for wait in self.spec.wait_for:
             self._note(f"waiting for {wait.kind} {' or '.join(wait.targets)}")
+            check = readiness.wait_for_check(wait.kind, [expand(t, env) for t in wait.targets])
             if not await readiness.wait_until(
-                self._wait_check(wait), interval=0.1, timeout=wait.timeout, alive=lambda: True
+                check, interval=0.1, timeout=wait.timeout, alive=lambda: True
             ):
-                self.last_exit = f"wait_for {wait.kind} not met within {wait.timeout:g}s"
-                self._to(Event.CRASH, self.last_exit)
-                await asyncio.sleep(self.clock.delay())
-                self._to(Event.RETRY, "retrying")
-                return False
-        return True
+                return Event.WAIT_TIMEOUT, {
+                    "why": f"wait_for {wait.kind} not met within {wait.timeout:g}s"
+                }
+        return Event.GATE_OPEN, {}
 
-    def _wait_check(self, wait: WaitFor) -> readiness.Check:
-        env = self._probe_env()
-        targets = [expand(t, env) for t in wait.targets]
-
-        async def check() -> bool:
-            for target in targets:
-                if wait.kind == "path" and os.path.exists(target):
-                    return True
-                if wait.kind == "unix" and await readiness.unix_connects(target, 1.0):
-                    return True
-                if wait.kind == "tcp" and await readiness.tcp_connects(target, 1.0):
-                    return True
-            return False
-
-        return check
-
-    # -- start -------------------------------------------------------------------
     def environment(self) -> ServiceEnv:
         notify = str(self.notify.path) if self.notify is not None else None
         return self.ctx.environment(self.spec, notify, self.run_as)
@@ -296,172 +285,165 @@ class ServiceRunner:
             gid=run_as.gid if run_as else None,
             groups=run_as.groups if run_as else (),
             cwd=spec.working_dir,
+            cgroup=str(self.cgroup.path) if self.cgroup else None,
         )
         write_private(self.ctx.paths.launch_file(spec.name), launch.to_json())
         return None
 
-    async def _spawn(self) -> None:
+    async def _spawn(self) -> Happened:
+        """Write the launch file and start it: SPAWNED, SPAWN_FAILED or BAD_LAUNCH."""
+        problem = self._write_launch()
+        if problem:
+            return Event.BAD_LAUNCH, {"why": problem}
         if self.notify is not None:
             self.notify.reset()
         await self._wait_group_gone()
-        self._run_started = time.monotonic()
         # Shielded: a stop() that cancels us meanwhile waits for this to learn
         # what supervisord started (see _adopt_spawned) instead of missing it.
         self._starting = asyncio.ensure_future(self._start_in_engine())
         try:
             self.pid = await asyncio.shield(self._starting)
         except EngineError as exc:
-            raise _Forced(f"supervisord could not start it: {exc}") from None
+            return Event.SPAWN_FAILED, {"why": f"supervisord could not start it: {exc}"}
         finally:
             if self._starting.done():
                 self._starting = None
         self.started_at = time.time()
         self._track(self.pid)
         self._exit = _pid_exit(self.pid)
-        self._to(Event.SPAWN, f"pid {self.pid}")
+        return Event.SPAWNED, {"why": f"pid {self.pid}"}
 
     async def _start_in_engine(self) -> int | None:
-        await self.ctx.engine.call("supervisor.startProcess", self.spec.name, False)
-        info: dict[str, Any] = await self.ctx.engine.call(
-            "supervisor.getProcessInfo", self.spec.name
-        )
-        return int(info.get("pid") or 0) or None
+        return (await self.ctx.engine.start_program(self.spec.name)).pid
 
-    async def _run_until_exit(self) -> tuple[str, int, str]:
+    async def _watch(self) -> Happened:
+        """Until something happens to the run: READY, NOT_READY, UNHEALTHY, HELD or its exit."""
         assert self._exit is not None
-        watchers: list[asyncio.Future[tuple[str, str]]] = [
-            asyncio.ensure_future(self._readiness_then_health())
-        ]
-        done: set[asyncio.Future[Any]] = set()
+        if self.state is State.STARTING:
+            watcher = asyncio.ensure_future(self._readiness())
+        else:
+            watcher = asyncio.ensure_future(self._health())
+        watchers: list[asyncio.Future[Happened]] = [watcher]
         if self.spec.stop_file:
             watchers.append(asyncio.ensure_future(self._watch_stop_file(self.spec.stop_file)))
         try:
             waits: list[asyncio.Future[Any]] = [self._exit, *watchers]
-            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(waits, return_when=FIRST_COMPLETED)
         finally:
-            for watcher in watchers:
-                if watcher not in done:
-                    watcher.cancel()
-        # A watcher that ends has a verdict; the process is still running then.
-        for watcher in watchers:
-            if watcher in done:
-                kind, reason = watcher.result()
-                if kind == "held":
-                    self._to(Event.STOP, reason)
-                    await self._terminate()
-                    self._to(Event.STOPPED, f"{reason}; exited")
-                    raise _Held()
-                self.ctx.log.warn(f"service {self.spec.name}: {reason}; stopping it")
-                await self._terminate()
-                raise _Forced(reason)
-        return await self._exit_info()
+            for w in watchers:
+                w.cancel()
+        if self._exit in done:
+            return await self._ended()
+        for w in watchers:  # a verdict while the process still runs
+            if w in done:
+                return w.result()
+        raise AssertionError("asyncio.wait returned nothing")
 
-    async def _readiness_then_health(self) -> tuple[str, str]:
+    async def _readiness(self) -> Happened:
         ready = self.spec.ready
-        if ready is not None:
-            passed = await readiness.wait_until(
-                self._probe_check(ready, ready.timeout or 5.0),
-                interval=ready.interval,
-                timeout=ready.timeout,
-                alive=lambda: self._exit is not None and not self._exit.done(),
-            )
-            if not passed:
-                if self._exit is not None and self._exit.done():
-                    await asyncio.Future()  # it died: the exit path reports it
-                return "forced", f"not ready within {ready.timeout:g}s"
-        self._to(Event.PROBE_OK, "ready")
+        if ready is None:
+            return Event.READY, {}
+        passed = await readiness.wait_until(
+            self._probe_check(ready, ready.timeout or 5.0),
+            interval=ready.interval,
+            timeout=ready.timeout,
+            alive=lambda: self._exit is not None and not self._exit.done(),
+        )
+        if passed:
+            return Event.READY, {}
+        await asyncio.shield(self._exit or asyncio.Future())  # it died: its exit says so
+        return Event.NOT_READY, {"why": f"not ready within {ready.timeout:g}s"}
+
+    async def _health(self) -> Happened:
         health = self.spec.health
-        while health is None:
-            await asyncio.Future()  # nothing more to watch; the exit ends this
+        if health is None:
+            await asyncio.Future()  # nothing to watch; the exit ends this
+        assert health is not None
         check = self._probe_check(health.probe, health.timeout)
         failures = 0
         while True:
             await asyncio.sleep(health.interval)
             failures = 0 if await check() else failures + 1
             if failures >= health.failures:
-                return "forced", f"unhealthy ({failures} failed health checks)"
+                return Event.UNHEALTHY, {"why": f"unhealthy ({failures} failed health checks)"}
 
     def _probe_check(self, probe: Probe, timeout: float) -> readiness.Check:
-        env = self._probe_env()
-        target = probe.target
-        kind = probe.kind
-        if kind == "notify":
-            assert self.notify is not None
+        notified = None
+        if self.notify is not None:
             notify = self.notify
 
-            async def notified() -> bool:
+            def notified() -> bool:
                 notify.recheck()
                 return notify.ready.is_set()
 
-            return notified
-        if kind == "command":
-            argv = [expand(a, env) for a in (target if isinstance(target, tuple) else ())]
-            return lambda: readiness.command_succeeds(self.ctx.reaper, argv, env, timeout)
-        text = expand(str(target), env)
-        if kind == "unix":
-            return lambda: readiness.unix_connects(text, timeout)
-        if kind == "tcp":
-            return lambda: readiness.tcp_connects(text, timeout)
-        if kind == "docker":
-            return lambda: readiness.docker_pings(text, timeout)
+        return readiness.probe_check(probe, timeout, self._probe_env(), self.ctx.reaper, notified)
 
-        async def http_ok() -> bool:
-            return await readiness.http_status(text, timeout) == probe.status
-
-        return http_ok
-
-    async def _watch_stop_file(self, path: str) -> tuple[str, str]:
+    async def _watch_stop_file(self, path: str) -> Happened:
         while not os.path.exists(path):
             await asyncio.sleep(STOP_FILE_POLL)
-        return "held", f"{path} exists"
+        return Event.HELD, {"path": path}
 
-    async def _exit_info(self) -> tuple[str, int, str]:
-        """supervisord's view of the exit: (statename, exitstatus, description).
+    async def _ended(self) -> Happened:
+        """The run's first process is gone: EXITED with how, or stopped behind our back."""
+        info = await self._exit_info()
+        if info is not None and info.state == "STOPPED":  # supervisorctl stop
+            return Event.ENGINE_STOPPED, {}
+        status = info.exitstatus if info is not None else -1
+        if status == 0:
+            end = RunEnd(Verdict.OK, 0)
+        elif status > 0:
+            end = RunEnd(Verdict.FAILED, status)
+        else:  # supervisord reports -1 for a death by signal (its log line names it)
+            end = RunEnd(Verdict.KILLED)
+        return Event.EXITED, {"end": end}
+
+    async def _exit_info(self) -> ProcessInfo | None:
+        """supervisord's view of the exit, once it has one (None: it does not answer).
 
         Each call also makes supervisord run its loop once, and it reaps in
         every loop, so asking is what makes it notice the exit quickly.
         """
         deadline = time.monotonic() + EXIT_INFO_TIMEOUT
-        info: dict[str, Any] = {}
+        info: ProcessInfo | None = None
         while time.monotonic() < deadline:
             try:
-                info = await self.ctx.engine.call("supervisor.getProcessInfo", self.spec.name)
+                info = await self.ctx.engine.program(self.spec.name)
             except EngineError:
                 break
-            if info.get("statename") not in ("RUNNING", "STARTING", "STOPPING"):
+            if info.state not in ("RUNNING", "STARTING", "STOPPING"):
                 break
             await asyncio.sleep(0.01)
         await self._wait_group_gone()
         self.pid = None
-        status = int(info.get("exitstatus", -1))
-        # supervisord reports -1 for a death by signal (its log line names the signal).
-        description = f"exit status {status}" if status >= 0 else "killed by a signal"
-        return str(info.get("statename", "EXITED")), status, description
+        return info
 
-    async def _run_finish(self, status: int) -> None:
-        if not self.spec.finish:
-            return
-        argv = [*self.spec.finish, str(status)]
+    async def _run_finish(self, end: RunEnd) -> int | None:
+        """The finish program, given the exit status; its exit code (None: it was KILLed)."""
+        assert self.spec.finish is not None
+        argv = [*self.spec.finish, str(end.status)]
         try:
             child = self.ctx.reaper.spawn(
                 argv, name=f"{self.spec.name}-finish", env=self._probe_env()
             )
         except Exception as exc:
             self.ctx.log.warn(f"service {self.spec.name}: finish script: {exc}")
-            return
+            return None
         done, _ = await asyncio.wait([child.exited], timeout=FINISH_TIMEOUT)
         if not done:
             signal_group(child.pid, signal.SIGKILL)
             await asyncio.shield(child.exited)
+            return None
+        code = child.exited.result()
+        return code if isinstance(code, int) else None
 
     # -- stop ----------------------------------------------------------------------
     async def _terminate(self) -> None:
-        """Stop the running process (stop_signal, KILL after stop_timeout) and its whole group."""
+        """Stop the running process (stop_signal, KILL after stop_timeout) and all the rest."""
         if self.pid is None:
             await self._adopt_spawned()
         if self.pid is not None and self._exit is not None and not self._exit.done():
             try:
-                await self.ctx.engine.call("supervisor.stopProcess", self.spec.name, False)
+                await self.ctx.engine.stop_program(self.spec.name)
             except EngineError:
                 self._signal_all(signal_number(self.spec.stop_signal))
             timeout = self.spec.stop_timeout + KILL_MARGIN
@@ -472,6 +454,7 @@ class ServiceRunner:
                 await asyncio.shield(self._exit)
             await self._exit_info()  # supervisord must have settled before a new start
         await self._wait_group_gone()
+        self.pid = None
 
     async def _adopt_spawned(self) -> None:
         """A stop that cancelled _spawn() mid-call: supervisord may have started it anyway.
@@ -487,11 +470,11 @@ class ServiceRunner:
         pid = None if starting.cancelled() or starting.exception() else starting.result()
         if pid is None:  # it failed half-way: ask what is running
             try:
-                info = await self.ctx.engine.call("supervisor.getProcessInfo", self.spec.name)
+                info = await self.ctx.engine.program(self.spec.name)
             except EngineError:
                 return  # supervisord is gone; nothing of ours runs under it
-            if info.get("statename") in ("STARTING", "RUNNING", "STOPPING"):
-                pid = int(info.get("pid") or 0) or None
+            if info.state in ("STARTING", "RUNNING", "STOPPING"):
+                pid = info.pid
         if pid is not None:
             self.pid, self._exit = pid, _pid_exit(pid)
             self._track(pid)
@@ -540,46 +523,27 @@ class ServiceRunner:
                 await asyncio.sleep(0.05)
 
     # -- state -----------------------------------------------------------------------
-    def _to(self, event: Event, reason: str = "") -> None:
-        before = self.state
-        self.state = next_state(self.state, event)
-        self.reason = reason
-        if self.state is State.READY or (self.state is State.EXITED and self.last_exit_ok()):
-            self.ready_event.set()
-        else:
-            self.ready_event.clear()
-        if self.state is not before:
-            text = f"service {self.spec.name}: {before.value} -> {self.state.value}"
-            self.ctx.log.info(f"{text} ({reason})" if reason else text)
-        self.ctx.changed()
-
-    def last_exit_ok(self) -> bool:
-        return self.last_exit in ("", "exit status 0")
-
     def _note(self, reason: str) -> None:
-        if reason != self.reason:
-            self.reason = reason
+        if reason != self.machine.reason:
+            self.machine.reason = reason
             self.ctx.log.info(f"service {self.spec.name}: {reason}")
             self.ctx.changed()
 
-    def _give_up(self, why: str) -> None:
-        self._to(Event.GIVE_UP, why)
-        self.ctx.log.error(f"service {self.spec.name} gave up: {why}")
-        self.ctx.gave_up(self.spec.name, why)
-
     def status(self) -> dict[str, Any]:
+        m = self.machine
         now = time.time()
+        retry = m.next_retry_at - time.monotonic() if m.next_retry_at is not None else None
         return {
             "name": self.spec.name,
-            "state": self.state.value,
+            "state": m.state.value,
             "ready": self.ready_event.is_set(),
             "pid": self.pid,
             "uptime": round(now - self.started_at, 1) if self.pid and self.started_at else None,
-            "restarts": self.restarts,
-            "last_exit": self.last_exit or None,
-            "next_retry_in": round(self.next_retry - now, 2) if self.next_retry else None,
+            "restarts": m.restarts,
+            "last_exit": m.last_end.describe() if m.last_end else None,
+            "next_retry_in": round(max(0.0, retry), 2) if retry is not None else None,
             "essential": self.spec.essential,
-            "reason": self.reason,
+            "reason": m.reason,
             "usage": usage(self.procs.members()).as_dict() if self.procs and self.pid else None,
         }
 

@@ -30,6 +30,7 @@ def main(argv: list[str]) -> int:
     with open(argv[1]) as f:
         launch = json.load(f)
     name = launch["name"]
+    join_cgroup(launch.get("cgroup"))
     env = dict(launch["env"])
     for var, path in launch["secret_files"].items():
         try:
@@ -65,6 +66,20 @@ def main(argv: list[str]) -> int:
         print(f"helix-init: service {name}: cannot run {command[0]}: {exc.strerror}")
         return CANNOT_RUN
     return os.EX_OK  # not reached
+
+
+def join_cgroup(path: str | None) -> None:
+    """Into the service's cgroup before anything runs: a daemon forked at once cannot escape.
+
+    Writing 0 moves the writer. The init also moves the first process in after
+    the spawn; this closes the window before it (a setsid child forked first).
+    """
+    if path:
+        try:
+            with open(os.path.join(path, "cgroup.procs"), "w") as procs:
+                procs.write("0")
+        except OSError:
+            pass  # the init's own move, and its descendant scan, still apply
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from conftest import PYTHON, Pid1, ns_processes, wait_until
@@ -123,3 +124,22 @@ def test_status_shows_each_services_cpu_memory_and_open_files(pid1: Pid1) -> Non
     assert int(row.split()[8]) >= 60
     running.signal(signal.SIGTERM)
     assert running.wait(30).code == 0
+
+
+def test_a_service_is_in_its_own_cgroup_before_its_command_runs(pid1: Pid1) -> None:
+    # svcexec joins the cgroup before the exec: nothing forked at once escapes.
+    svc = Services(pid1)
+    seen = pid1.path("cgroup")
+    svc.add(
+        "inside", f'command = ["sh", "-c", "cat /proc/self/cgroup > {seen}; exec sleep 1000"]\n'
+    )
+    running = pid1.start()
+    running.wait_for_file(seen, timeout=20)
+    wait_until(lambda: seen.read_text().endswith("\n"), 5, "the cgroup line", running.alive)
+    base = (svc.status().get("services") or {}).get("cgroups")
+    assert base, "this host has a writable cgroup2 (/sys/fs/cgroup/unified)"
+    line = next(x for x in seen.read_text().splitlines() if x.startswith("0::"))
+    assert line.endswith(f"/{Path(base).name}/inside"), line
+    running.signal(signal.SIGTERM)
+    assert running.wait(30).code == 0
+    assert not Path(base).exists()  # removed at the end

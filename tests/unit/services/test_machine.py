@@ -63,7 +63,7 @@ def to_running(m: Machine, ready: bool = True) -> None:
     assert dos(m.handle(E.SPAWNED, why="pid 42")) == [Do.WATCH]
     assert m.state is S.STARTING
     if ready:
-        assert m.handle(E.READY) == []
+        assert dos(m.handle(E.READY)) == [Do.WATCH]  # health, stop file, exit
         assert m.state is S.READY and m.ready
 
 
@@ -276,8 +276,10 @@ def test_wait_for_timeout_backs_off_without_using_the_budget() -> None:
     for _ in range(5):
         (sleep,) = m.handle(E.WAIT_TIMEOUT, why="wait_for unix not met within 1s")
         assert sleep.do is Do.SLEEP and m.state is S.BACKOFF
+        assert m.last_end == RunEnd(Verdict.WAIT_TIMEOUT, detail="wait_for unix not met within 1s")
         m.handle(E.RETRY)
-    assert m.clock.failures == 0
+        assert m.reason == "retrying"
+    assert m.clock.failures == 0 and m.restarts == 0
 
 
 def test_a_launch_that_cannot_work_gives_up_at_once() -> None:

@@ -1,0 +1,129 @@
+"""Unit: the adapter over a fake engine (three methods) and real `sleep` processes.
+
+No supervisord: FakePrograms starts each run as a child of the test (its own
+session), answers `program` from the child's exit, and stops it with TERM.
+The runner watches the pid through a pidfd as it does in PID 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from helix_init.logsink import Log
+from helix_init.services.backoff import RestartClock
+from helix_init.services.engine import ProcessInfo
+from helix_init.services.environ import ServiceEnv
+from helix_init.services.render import EnginePaths
+from helix_init.services.spec import Backoff, ServiceSpec
+from helix_init.services.state import State
+from helix_init.services.supervise import ServiceContext, ServiceRunner
+
+
+class FakePrograms:
+    def __init__(self, argv: list[str]) -> None:
+        self.argv = argv
+        self.runs: list[subprocess.Popen[bytes]] = []
+
+    async def start_program(self, name: str) -> ProcessInfo:
+        self.runs.append(subprocess.Popen(self.argv, start_new_session=True))
+        return ProcessInfo("RUNNING", self.runs[-1].pid, 0)
+
+    async def program(self, name: str) -> ProcessInfo:
+        run = self.runs[-1]
+        code = run.poll()
+        if code is None:
+            return ProcessInfo("RUNNING", run.pid, 0)
+        return ProcessInfo("EXITED", None, code if code >= 0 else -1)
+
+    async def stop_program(self, name: str) -> None:
+        self.runs[-1].terminate()
+
+
+def runner(tmp_path: Path, engine: FakePrograms, **spec: Any) -> tuple[ServiceRunner, list[str]]:
+    paths = EnginePaths(tmp_path / "run", tmp_path / "logs")
+    paths.launch_dir.mkdir(parents=True)
+    gave_up: list[str] = []
+    ctx = ServiceContext(
+        reaper=None,  # type: ignore[arg-type]  # no probe runs a command here
+        log=Log(stream=io.BytesIO()),
+        engine=engine,
+        paths=paths,
+        environment=lambda s, n, r: ServiceEnv({}),
+        ready_event=lambda name: None,
+        changed=lambda: None,
+        gave_up=lambda name, why: gave_up.append(why),
+        add_secret=lambda secret: None,
+    )
+    fast = Backoff(initial=0.01, max=0.01, jitter=0.0)
+    s = ServiceSpec("svc", tuple(engine.argv), "/s/svc.toml", backoff=fast, **spec)
+    return ServiceRunner(s, ctx, None, RestartClock(fast)), gave_up
+
+
+async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def test_spawn_ready_kill_restart_and_stop(tmp_path: Path) -> None:
+    engine = FakePrograms(["sleep", "100"])
+    r, _ = runner(tmp_path, engine)
+
+    async def main() -> None:
+        r.begin()
+        await until(lambda: r.state is State.READY)
+        first = r.pid
+        assert first is not None and r.ready_event.is_set()
+        os.kill(first, signal.SIGKILL)
+        await until(lambda: r.state is State.READY and r.pid not in (None, first))
+        assert r.machine.restarts == 1
+        assert r.status()["last_exit"] == "killed by a signal"
+        await r.stop("test over")
+        assert r.state is State.STOPPED and r.pid is None
+        assert all(run.poll() is not None for run in engine.runs)
+        await r.start()
+        await until(lambda: r.state is State.READY)
+        await r.stop("shutdown", final=True)
+        await r.start()  # the shutdown refuses it
+        assert r.state is State.STOPPED and not r.active
+
+    asyncio.run(main())
+
+
+def test_a_one_shot_that_fails_with_a_budget_gives_up(tmp_path: Path) -> None:
+    engine = FakePrograms(["false"])
+    r, gave_up = runner(tmp_path, engine, max_restarts=3)
+
+    async def main() -> None:
+        r.begin()
+        await until(lambda: r.state is State.FAILED)
+        assert gave_up == ["restart budget of 3 used up (exit status 1)"]
+        assert len(engine.runs) == 4 and r.machine.restarts == 3
+
+    asyncio.run(main())
+
+
+def test_a_stop_file_holds_it_and_its_removal_starts_it(tmp_path: Path) -> None:
+    stop_file = tmp_path / "stop"
+    engine = FakePrograms(["sleep", "100"])
+    r, _ = runner(tmp_path, engine, stop_file=str(stop_file))
+
+    async def main() -> None:
+        stop_file.touch()
+        r.begin()
+        await until(lambda: r.state is State.STOPPED)
+        assert r.reason == f"held while {stop_file} exists" and not engine.runs
+        stop_file.unlink()
+        await until(lambda: r.state is State.READY, timeout=5)
+        await r.stop("test over")
+
+    asyncio.run(main())
