@@ -239,3 +239,17 @@ def test_only_the_settings_modules_and_the_cli_name_variables_or_read_the_enviro
     found = environment_readers()
     assert {k: v for k, v in found.items() if k not in NOT_YET_SETTINGS} == {}
     assert found.keys() >= NOT_YET_SETTINGS, "moved: take it off NOT_YET_SETTINGS"
+
+
+def test_the_docker_sdk_is_imported_only_for_the_status_command() -> None:
+    """PID 1 never loads it: only dockerinfo.py imports it, and only operator.py that."""
+    importers: dict[str, set[str]] = {"docker": set(), "helix_init.dockerinfo": set()}
+    for name, path in _modules():
+        for module in _imports(name, path):
+            for wanted, found in importers.items():
+                if module == wanted or module.startswith(f"{wanted}."):
+                    found.add(name)
+    assert importers == {
+        "docker": {"helix_init.dockerinfo"},
+        "helix_init.dockerinfo": {"helix_init.operator"},
+    }
