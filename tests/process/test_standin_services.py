@@ -17,6 +17,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -136,7 +138,7 @@ READ_EVERYTHING = (
     "cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ /proc/[0-9]*/status 2>/dev/null | tr '\\0' ' ';"
     " ps axww -o pid,user,args; ls /proc;"
     f" {HELIX_INIT} status --json; {HELIX_INIT} env revdial-agent;"
-    " cat \"$HELIX_INIT_SERVICE_LOG_DIR\"/* \"$HELIX_INIT_LOG_DIR\"/* 2>&1"
+    ' cat "$HELIX_INIT_SERVICE_LOG_DIR"/* "$HELIX_INIT_LOG_DIR"/* 2>&1'
 )
 
 
@@ -326,3 +328,49 @@ def test_helix_disable_desktop_leaves_the_bridge_off_and_says_why(pid1: Pid1) ->
         running.signal(signal.SIGTERM)
         result = running.wait(30)
     assert result.code == 0, result.describe()
+
+
+def test_the_control_plane_reaches_the_agents_local_address_through_its_tunnel(
+    pid1: Pid1,
+) -> None:
+    """RevDial's point: the API dials back to the level's local service (conn-ready, data WS)."""
+    plane = ControlPlane(pid1.root, free_port())
+    plane.start()
+    www = pid1.path("www")
+    www.mkdir()
+    (www / "hello").write_text("hello through RevDial\n")
+    port = free_port()
+    web = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(www),
+         str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    pid1.env.update(_agent_env(pid1, plane, HELIX_REVDIAL_LOCAL_ADDR=f"127.0.0.1:{port}"))
+    running = pid1.start("sleep", "120")
+    try:
+        wait_until(lambda: plane.runners() == ["sandbox-ses_demo42"], 20, "the agent to connect",
+                   alive=running.alive)  # fmt: skip
+        proxy = f"http://127.0.0.1:{plane.port}/api/v1/runners/sandbox-ses_demo42/proxy"
+        wait_until(lambda: _get(f"{proxy}/hello")[0] == 200, 10, "the local server")
+        for _ in range(3):  # one data connection per dial, the control connection kept
+            assert _get(f"{proxy}/hello") == (200, "hello through RevDial\n")
+        assert _get(f"{proxy}/missing")[0] == 404  # the local server's own answer
+        assert plane.runners() == ["sandbox-ses_demo42"]
+        assert service(pid1, "revdial-agent")["restarts"] == 0
+    finally:
+        web.terminate()
+        web.wait(10)
+        plane.stop()
+        running.signal(signal.SIGTERM)
+        result = running.wait(30)
+    assert result.code == 0, result.describe()
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError:
+        return 0, ""

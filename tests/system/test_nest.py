@@ -161,6 +161,16 @@ def test_every_level_agent_is_connected_to_the_control_plane(the_nest: Any) -> N
         assert env["HELIX_RUNNER_ID"]["value"] == up.plan.runner_id, env["HELIX_RUNNER_ID"]
 
 
+@pytest.mark.parametrize("depth", DESKTOPS)
+def test_the_control_plane_reaches_the_desktop_bridge_through_the_tunnel(
+    the_nest: Any, depth: int
+) -> None:
+    """The point of RevDial: the API dials a desktop's 127.0.0.1:9876 (desktop-bridge)."""
+    runner = the_nest.levels[depth - 1].plan.runner_id
+    status, body = the_nest.plane.through_tunnel(runner, "/health")
+    assert (status, body.strip()) == (200, "OK"), (status, body)
+
+
 CLEAN_PATH = "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 NOT_ROOT_VIEW = r"""
 for f in /proc/[0-9]*/cmdline /proc/[0-9]*/environ; do tr '\0' '\n' < "$f"; done 2>/dev/null
