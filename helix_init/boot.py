@@ -36,10 +36,12 @@ from helix_init.procgroup import signal_group
 from helix_init.reaper import Child, Reaper, SpawnError, become_subreaper
 from helix_init.rootfiles import temporary
 from helix_init.settings import CMD_USER, OnStepFailure, Settings
+from helix_init.settings.s6 import S6Config
 from helix_init.settings.sibling import problems_from_env
 from helix_init.steprunner import StepRunner, run_folder
 
 if TYPE_CHECKING:  # services.d's parser and the engine client load only when services exist
+    from helix_init.s6.stage import Runtime, S6Plan
     from helix_init.services.manager import ServiceManager
     from helix_init.services.spec import ServicePlan
 
@@ -55,6 +57,7 @@ class BootPlan:
     services: ServicePlan
     cmd: tuple[str, ...]
     startup_script: bool = False  # COMPAT: the CMD is GOW's startup script (cmd.py)
+    s6: S6Plan | None = None  # an s6-overlay image's tree and runtime duties (s6/stage.py)
 
 
 def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
@@ -69,6 +72,16 @@ def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
         services = load_services(settings.services_dir, settings.environ)
     except ConfigError as exc:
         problems += exc.problems
+    s6 = None
+    if S6Config.from_env(settings.environ).active:  # an s6-rc.d tree, or S6_* variables
+        from helix_init.s6 import stage as s6stage
+
+        s6, more = s6stage.plan(settings.environ, services)
+        problems += more
+        try:
+            services = s6stage.with_longruns(services, s6)
+        except ConfigError as exc:
+            problems += exc.problems
     problems += usersetup.problems(settings.environ)  # PUID, PGID, UNAME, UMASK
     # Checked now, resolved when the CMD starts (see run_main).
     user = settings.cmd_user
@@ -81,8 +94,12 @@ def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
     problems += dind_problems(settings.environ)  # DinD variables, HELIX_DOCKERD_CONFIG's file
     if problems:
         raise ConfigError(problems)
+    if s6 is not None:
+        cont_init = list(s6.cont_init(cont_init))  # S6_STAGE2_HOOK, cont-init.d, first oneshots
+        cont_finish = list(s6.cont_finish(cont_finish))  # the oneshots' down lines, cont-finish.d
+        cmd = s6.cmd(cmd)  # S6_CMD_ARG0
     argv, startup_script = cmdmod.plan_argv(cmd, settings)
-    return BootPlan(tuple(cont_init), tuple(cont_finish), services, tuple(argv), startup_script)
+    return BootPlan(tuple(cont_init), tuple(cont_finish), services, tuple(argv), startup_script, s6)
 
 
 class Boot:
@@ -102,6 +119,7 @@ class Boot:
         self.runner: StepRunner | None = None
         self.services: ServiceManager | None = None
         self.stage = "preflight"
+        self.s6: Runtime | None = None
 
     async def run(self, cmd: Sequence[str]) -> int:
         # stage 0: reaping and signals before anything can start a child.
@@ -122,6 +140,13 @@ class Boot:
             except OSError as exc:
                 sock = self.settings.sock_path
                 why = f"HELIX_INIT_RUN_DIR: cannot serve {sock}: {exc.strerror or exc}"
+        if why is None and plan.s6 is not None:  # container_environment, halt, results
+            from helix_init.s6.stage import Runtime
+
+            self.s6 = Runtime(plan.s6, self.log)
+            why = self.s6.boot(self.exports)
+            if why is not None:
+                server.close()
         if why is not None:
             self.log.error(f"{why}; nothing was started (exit {Exit.CANT_CREATE.value})")
             return Exit.CANT_CREATE
@@ -131,6 +156,9 @@ class Boot:
             # stage 2: services, in dependency order; the CMD waits for their readiness.
             if self.running():
                 await self.start_services(plan)
+            # s6-rc oneshots that need longruns: once the services are ready.
+            if self.running() and plan.s6 is not None and plan.s6.stages.late:
+                await self.run_late_oneshots(plan)
             # stage 3: the CMD, until it ends, a stop is requested, or an essential service ends.
             if self.running():
                 await self.run_main(plan)
@@ -138,7 +166,9 @@ class Boot:
             server.close()
             # stage 4: shutdown, whatever happened above.
             await self.shutdown(plan)
-        return Exit.OK if self.exit_code is None else self.exit_code
+        code = Exit.OK if self.exit_code is None else self.exit_code
+        # s6-overlay: a finish script may have written the exit code to a file.
+        return self.s6.final_code(code) if self.s6 else code
 
     # -- stage 0 -------------------------------------------------------------
     def take_pid1_duties(self) -> None:
@@ -221,6 +251,7 @@ class Boot:
     async def run_cont_init(self, plan: BootPlan) -> None:
         s = self.settings
         shell = _which("bash") or "/bin/sh"
+        s6 = self.s6
         self.runner = StepRunner(
             self.reaper,
             self.log,
@@ -229,6 +260,7 @@ class Boot:
             shell,
             s.step_prelude,
             heartbeat=s.step_heartbeat,
+            after_step=(lambda name: s6.after_step(self.exports, name)) if s6 else None,
         )
         await self.runner.source_prelude(s.step_timeout)
         outcome = await run_folder(
@@ -272,6 +304,10 @@ class Boot:
             services = load_services(
                 self.settings.services_dir, self.exports.current(), after_cont_init=True
             )
+            if plan.s6 is not None:
+                from helix_init.s6.stage import with_longruns
+
+                services = with_longruns(services, plan.s6)
         except ConfigError as exc:
             for problem in exc.problems:
                 self.log.error(str(problem))
@@ -317,6 +353,22 @@ class Boot:
             self.finish(
                 Exit.READY_TIMEOUT, f"services not ready within {maxtime:g}s; not starting the CMD"
             )
+
+    async def run_late_oneshots(self, plan: BootPlan) -> None:
+        """s6-rc oneshots that depend on longruns (user2, ci-service-check): after readiness."""
+        assert plan.s6 is not None
+        if self.services is not None and not self.services.cmd_may_start.is_set():
+            await self.wait_for_services()
+        if not self.running() or self.runner is None:
+            return
+        s = self.settings
+        outcome = await run_folder(
+            self.runner, plan.s6.stages.late, self.log, stage="s6-rc",
+            default_timeout=s.step_timeout, behaviour_if_fails=s.behaviour_if_step_fails,
+            stop_requested=self.stop_requested,
+        )  # fmt: skip
+        if outcome.failed is not None:
+            self.finish(Exit.STEP_FAILED, f"required oneshot {outcome.failed.step.name} failed")
 
     # -- stage 3 -------------------------------------------------------------
     async def run_main(self, plan: BootPlan) -> None:

@@ -13,6 +13,7 @@
     helix-init run-dockerd            the dockerd service: clean up, then exec dockerd
     helix-init dns-relay              the DNS relay service (when the level's resolver is loopback)
     helix-init bridge-guard           the bridge-guard service: recreate a deleted bridge
+    helix-init install s6-compat      put with-contenv, s6-svc, ... in /usr/bin and /command
 
 A first argument that is not a known command is the CMD, so images can keep
 `CMD ["bash"]`; use `helix-init -- status` for a CMD that shares a command's name.
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from helix_init.settings import Settings
 
 # Programs the shipped drop-ins run (each a process of its own, never PID 1).
-HELPERS = ("step", "run-dockerd", "dns-relay", "bridge-guard")
+HELPERS = ("step", "run-dockerd", "dns-relay", "bridge-guard", "install")
 COMMANDS = ("check", "plan", "status", "health", "logs", "env", "start", "stop", "restart")
 USAGE = __doc__.split("\n\n")[1] if __doc__ else ""
 
@@ -73,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return Exit.OK
     if first in COMMANDS and (first != "env" or _asks_for_a_services_env(args[1:])):
         return _operator_command(first, args[1:], settings)
-    if first in HELPERS:
+    if first in HELPERS and (first != "install" or args[1:2] == ["s6-compat"]):
         return _helper_command(first, args[1:])
     if first == "--":
         args = args[1:]
@@ -128,6 +129,10 @@ def _helper_command(name: str, args: list[str]) -> int:
         from helix_init.dind import rundockerd
 
         return rundockerd.main(os.environ, args)
+    if name == "install":
+        from helix_init.s6 import install
+
+        return install.main(args)
     if name == "bridge-guard":
         from helix_init.sibling import bridgeguard
 

@@ -46,6 +46,7 @@ class Step:
     optional: bool = False
     timeout: float | None = None  # None: the folder's default
     builtin: str | None = None  # `exec helix-init step NAME`: run NAME in a fork of the init
+    argv: tuple[str, ...] = ()  # what to run instead of `path` (an s6-rc oneshot's up line)
 
 
 def discover_steps(folder: Path) -> tuple[list[Step], list[Problem]]:

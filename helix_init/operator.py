@@ -99,6 +99,8 @@ def plan(settings: Settings) -> int:
         timeout = step_timeout(step, settings.step_timeout, settings.sh_step_timeout)
         limit = f"timeout {timeout:g}s" if timeout else "no timeout"
         print(f"  {step.name}  [{step.kind}{extra}, {limit}]")
+    for line in boot_plan.s6.describe() if boot_plan.s6 else ():  # an s6-overlay v3 tree
+        print(line)
     print(f"services ({settings.services_dir}), started level by level:")
     for i, level in enumerate(boot_plan.services.start_levels, 1):
         for name in level:

@@ -81,6 +81,7 @@ class StepRunner:
         shell: str,
         prelude: Sequence[Path] = (),
         heartbeat: float = 60.0,
+        after_step: Callable[[str], None] | None = None,
     ) -> None:
         self._reaper = reaper
         self._log = log
@@ -94,6 +95,7 @@ class StepRunner:
         self._heartbeat = heartbeat
         # (step name, session id) of steps that left processes running (adopted.py)
         self.left_running: list[tuple[str, int]] = []
+        self._after_step = after_step  # s6: keeps /run/s6/container_environment in step
 
     async def source_prelude(self, timeout: float) -> None:
         """Source the prelude once, before the first step: record what it exports and defines."""
@@ -119,7 +121,7 @@ class StepRunner:
         """Run one step to its end; timeout 0 = none."""
         env_file = self._state_dir / f"{step.name}.env"
         env = self._new_env_file(env_file)
-        argv = [str(step.path)]
+        argv = list(step.argv) if step.argv else [str(step.path)]
         if step.kind == "sh":
             carried = self._functions if self._functions.exists() else None
             argv = shellstep.wrapper_argv(self._shell, step.path, carried, self._prelude)
@@ -133,6 +135,8 @@ class StepRunner:
         reported = ran.code is not None and not ran.timed_out
         if reported and self._record_exports(step.name, env, env_file, full=step.kind == "sh"):
             self._carry_functions(step.name, env_file)
+        if self._after_step is not None and ran.code is not None:
+            self._after_step(step.name)
         self._log.info(f"step {step.name}: {result.describe()} in {ran.seconds:.2f}s")
         return result
 

@@ -212,6 +212,12 @@ class Pid1:
             "HELIX_INIT_SERVICE_LOG_DIR": str(root / "service-logs"),
             "HELIX_INIT_STEP_TIMEOUT": "20",  # no test step may hang a test for long
             "HELIX_INIT_SH_STEP_TIMEOUT": "20",  # (*.sh steps have none by default)
+            # s6-overlay's runtime folders (written when a test sets S6_* or makes a tree)
+            # stay in the test's folder, never the host's /run.
+            "HELIX_INIT_S6_RC_DIR": str(root / "s6-overlay" / "s6-rc.d"),
+            "HELIX_INIT_S6_ENV_DIR": str(root / "s6" / "container_environment"),
+            "HELIX_INIT_S6_RESULTS_DIR": str(root / "s6-linux-init-container-results"),
+            "HELIX_INIT_S6_BASEDIR": str(root / "s6" / "basedir"),
         }
         self._started: list[Running] = []
         self._mounts: list[str] = []  # private_accounts, private_opt: see _wrapper

@@ -237,11 +237,26 @@ def _read_s6_folder(folder: Path, problems: list[Problem]) -> ServiceSpec | None
         ):
             problems.append(Problem(str(script), "not executable (chmod +x it)"))
     down = (folder / "down").exists()
+    from helix_init.services import s6dir  # only for s6 folders: PID 1 stays lean
+
+    # As s6-supervise runs it (services/s6dir.py): in its folder, readiness by a
+    # newline on its notification-fd, finish with s6's arguments (125: no restart).
+    fd, finish_timeout = s6dir.read_fd(folder), s6dir.read_millis(folder, "timeout-finish", 5.0)
+    for name, bad in (("notification-fd", fd), ("timeout-finish", finish_timeout)):
+        if isinstance(bad, str):
+            problems.append(Problem(str(folder / name), bad))
+    fd = fd if isinstance(fd, int) else None
+    finish_timeout = finish_timeout if isinstance(finish_timeout, float) else 5.0
+    for script in (run, finish):
+        why = s6dir.interpreter_problem(script)
+        if why:
+            problems.append(Problem(str(script), why))
     return ServiceSpec(
         name=folder.name,
-        command=(str(run),),
+        command=s6dir.command(folder, run, finish if finish.exists() else None, fd, finish_timeout),
         source=str(folder),
-        finish=(str(finish),) if finish.exists() else None,
+        ready=Probe("notify", None, timeout=0.0) if fd is not None else None,
+        working_dir=str(folder),
         enabled=not down,
         disabled_reason="down file present" if down else "",
     )

@@ -14,12 +14,13 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from pathlib import Path
 
 from helix_init import rundir
 from helix_init.problems import ConfigError, Problem
+from helix_init.settings.s6 import setting_overrides as s6_overrides
 
 MAX_SECONDS = 86_400.0  # every time setting is finite and at most a day (docs/service-limits.md)
 MAX_BYTES = float(1 << 40)
@@ -122,6 +123,14 @@ class Settings:
             verbosity=reader.choice(("HELIX_INIT_VERBOSITY",), d.verbosity, (0, 1, 2)),
             environ=dict(env),
         )
+        # An s6-overlay image: S6_* variables with s6-overlay's meanings and defaults.
+        overrides, more = s6_overrides(env)
+        problems += more
+        if "behaviour_if_step_fails" in overrides:
+            overrides["behaviour_if_step_fails"] = OnStepFailure(
+                int(overrides["behaviour_if_step_fails"])
+            )
+        s = replace(s, **overrides)  # type: ignore[arg-type]
         if problems:
             raise ConfigError(problems)
         return s

@@ -37,6 +37,7 @@ HELIX_INIT = {
     "helix_init.reaper",
     "helix_init.rootfiles",
     "helix_init.rundir",
+    "helix_init.settings.s6",  # is this an s6-overlay image (S6_* meanings)?
     "helix_init.services",
     "helix_init.services.conditions",
     "helix_init.services.fields",

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from helix_init.problems import ConfigError
+from helix_init.services import s6dir
 from helix_init.services.conditions import Condition
 from helix_init.services.probes import Health, Probe, WaitFor
 from helix_init.services.spec import Backoff, Secret, ServiceSpec, load_services
@@ -340,13 +341,39 @@ def test_s6_folder_becomes_a_service(tmp_path: Path) -> None:
     (folder / "log").mkdir()
     write(tmp_path, "modern.toml", 'command = ["m"]\nrequires = ["legacy"]\n')
     plan = load_services(tmp_path, {})
+    # Run in its folder, as s6-supervise does; the finish script is run by the
+    # s6 shim with s6's arguments (tests/unit/s6), not by the init with one.
+    shim = s6dir.command(folder, folder / "run", folder / "finish", None)
     assert plan.get("legacy") == ServiceSpec(
-        name="legacy",
-        command=(str(folder / "run"),),
-        source=str(folder),
-        finish=(str(folder / "finish"),),
+        name="legacy", command=shim, source=str(folder), working_dir=str(folder)
     )
+    assert shim[-3:] == (str(folder), "--", str(folder / "run"))
+    assert "--finish" in shim
     assert plan.start_levels == (("legacy",), ("modern",))
+
+
+def test_s6_folder_without_finish_or_notification_fd_runs_its_run_script(tmp_path: Path) -> None:
+    folder = s6_folder(tmp_path, "plain")
+    assert load_services(tmp_path, {}).get("plain").command == (str(folder / "run"),)
+
+
+def test_s6_folder_notification_fd_is_readiness(tmp_path: Path) -> None:
+    folder = s6_folder(tmp_path, "notifier")
+    write(folder, "notification-fd", "3\n")
+    spec = load_services(tmp_path, {}).get("notifier")
+    assert spec.ready is not None and spec.ready.kind == "notify"
+    assert spec.command[spec.command.index("--notify") + 1] == "3"
+
+
+def test_s6_folder_with_a_missing_interpreter_is_refused(tmp_path: Path) -> None:
+    folder = s6_folder(tmp_path, "lsio")
+    write(folder, "run", "#!/no/such/with-contenv bash\nexec sleep 1\n").chmod(0o755)
+    with pytest.raises(ConfigError) as exc:
+        load_services(tmp_path, {})
+    assert [str(p) for p in exc.value.problems] == [
+        f"{folder / 'run'}: its #! interpreter /no/such/with-contenv does not exist;"
+        " run `helix-init install s6-compat` in the Dockerfile"
+    ]
 
 
 def test_s6_down_file_disables_the_service(tmp_path: Path) -> None:
