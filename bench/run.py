@@ -18,6 +18,7 @@ this file alone turns it into rows (FIGURES says where each row's numbers are):
   dns        bench.dns_relay     relay latency and rate vs direct (3 runs)
   bridge     bench.bridge_guard  bridge repair, netlink events vs polling
   environ    bench.environ       a service's environment, 2,400 vs 24,000 entries (linear?)
+  s6         bench.s6_tree       s6-overlay v3 tree boot, longrun restart (vs Debian's s6)
   nest       bench.nest          nested Docker: level-1 boot, nest boot, docker stop
                                  (vs the plain shell entrypoint; uses DOCKER_HOST, or
                                  the engine scripts/nest.py finds or starts)
@@ -92,6 +93,9 @@ def parts(idle: float) -> list[Part]:
         Part("dns", "dns_relay", ["--queries", "10000"], ["--queries", "2000"], repeat=3),
         Part("bridge", "bridge_guard", ["--deletions", "30"], ["--deletions", "10"]),
         Part("environ", "environ", ["--repeats", "5"], ["--repeats", "2"]),
+        Part(
+            "s6", "s6_tree", ["--runs", "5", "--restarts", "5"], ["--runs", "1", "--restarts", "2"]
+        ),
         Part("nest", "nest", ["--runs", "3"], None, limit=900),
     ]
 
@@ -422,6 +426,30 @@ def figures(idle: float) -> list[Figure]:
                 "s",
             )
             for n in (2_400, 24_000)
+        ),
+        *(
+            Figure(
+                fixed(title),
+                f"s6:helix-init.{key}",
+                (("Debian's s6 (sh loop + s6-svscan)", f"s6:s6.{key}"),),
+                spec,
+                unit,
+            )
+            for key, title, spec, unit in (
+                (
+                    "boot_ms",
+                    "s6-overlay v3 tree, 15 oneshots + 3 longruns: exec → CMD",
+                    ".0f",
+                    "ms",
+                ),
+                (
+                    "restart_ms",
+                    "s6 longrun: kill -9 → replacement (helix-init: 0.5 s backoff)",
+                    ".0f",
+                    "ms",
+                ),
+                ("restart_cpu_ms", "s6 longrun: the stack's CPU per restart", ".1f", "ms CPU"),
+            )
         ),
         Figure(
             fixed("nested: level-1 `docker run` → Engine API answers"),
