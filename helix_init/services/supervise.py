@@ -288,6 +288,8 @@ class ServiceRunner:
             cgroup=str(self.cgroup.path) if self.cgroup else None,
         )
         write_private(self.ctx.paths.launch_file(spec.name), launch.to_json())
+        script = launch.script(self.ctx.paths.launch_file(spec.name))  # what supervisord runs
+        write_private(self.ctx.paths.launch_script(spec.name), script)
         return None
 
     async def _spawn(self) -> Happened:
@@ -439,7 +441,9 @@ class ServiceRunner:
     # -- stop ----------------------------------------------------------------------
     async def _terminate(self) -> None:
         """Stop the running process (stop_signal, KILL after stop_timeout) and all the rest."""
-        if self.pid is None:
+        # A start in flight is adopted even when self.pid is set: that is then the
+        # last run's, whose exit a stop had already seen (it left pid as it was).
+        if self.pid is None or self._starting is not None:
             await self._adopt_spawned()
         if self.pid is not None and self._exit is not None and not self._exit.done():
             try:

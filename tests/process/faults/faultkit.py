@@ -203,16 +203,19 @@ class Life:
         return True
 
     def catch_svcexec(self, timeout: float = 3.0) -> bool:
-        """Kill the svcexec wrapper between supervisord's fork and its exec, if it shows.
+        """Kill a service's start wrapper between supervisord's fork and its exec, if it shows.
 
-        It lives a few milliseconds, so this reads supervisord's children list
-        in a tight loop; True when one was caught and killed.
+        The wrapper is the launch script's exec chain (`env -i /bin/sh NAME.sh`,
+        render.py) or, where a shell cannot say the launch, svcexec.py. It lives
+        a millisecond or so, so this reads supervisord's children list in a
+        tight loop; True when one was caught and killed.
         """
         engine = self.engine()
         if engine is None:
             return False
         children = Path(f"/proc/{engine.host_pid}/task/{engine.host_pid}/children")
         wrapper = str(SVCEXEC).encode()
+        launches = str(self.run_dir / "services").encode()  # render.py: NAME.sh in there
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -225,7 +228,8 @@ class Life:
                     nspid = _ns_pid(int(pid))
                 except OSError:
                     continue
-                if wrapper in argv:
+                script = any(a.startswith(launches) and a.endswith(b".sh") for a in argv)
+                if wrapper in argv or script:
                     try:
                         os.kill(int(pid), signal.SIGKILL)
                     except ProcessLookupError:

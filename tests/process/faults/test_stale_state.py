@@ -39,7 +39,7 @@ def _garbage(run: Path) -> None:
         path.unlink(missing_ok=True)
         path.write_bytes(junk)
         path.chmod(0o644)
-    for launch in (run / "services").iterdir():
+    for launch in (run / "services").glob("*.json"):  # beside each, its NAME.sh (0600 too)
         launch.write_bytes(junk)
         launch.chmod(0o644)  # a 0644 file the init would O_TRUNC and keep 0644
     (run / "notify" / "stale.sock").write_bytes(junk)
@@ -89,7 +89,7 @@ def test_a_boot_over_a_damaged_run_dir_rewrites_everything_it_owns(pid1: Pid1, d
     assert json.loads(env_json.read_text()) == {}
     for path in (conf, env_json, *(run / "services").iterdir()):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
-    for launch in (run / "services").iterdir():
+    for launch in (run / "services").glob("*.json"):  # beside each, its NAME.sh (0600 too)
         assert json.loads(launch.read_text())["name"] == launch.stem
     for name, mode in (("services", 0o700), ("steps", 0o700), ("notify", 0o755)):
         st = (run / name).stat()
