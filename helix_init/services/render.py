@@ -14,8 +14,8 @@ service; no interpreter per start (a fork and three execs, ~1-2 ms of CPU,
 where the Python wrapper took ~25 ms). No environment value or secret ever
 passes through this config or any argv. What a shell cannot say exactly (a
 variable name that is not a shell name, a NUL, PWD given to the service, no
-setpriv for a user switch) makes the script exec `svcexec.py NAME.json`, the
-Python wrapper, instead.
+setpriv for a user switch, a secret that goes into argv) makes the script exec
+`svcexec.py NAME.json`, the Python wrapper, instead.
 """
 
 from __future__ import annotations
@@ -228,6 +228,7 @@ class Launch:
         texts += [self.cwd or "", self.name]
         return (
             bool(self.argv)
+            and not self.argv_secrets  # svcexec moves those into argv at the exec, alone
             and all(_SHELL_NAME.match(n) and n not in _SHELL_OWN for n in names)
             and not any("\0" in t for t in texts)
         )

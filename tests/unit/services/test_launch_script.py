@@ -89,6 +89,12 @@ def test_what_cannot_start_says_so_in_one_line_with_a_shells_code(
     assert line in done.stdout.splitlines()
 
 
+def test_a_secret_that_goes_into_argv_goes_to_svcexec(tmp_path: Path) -> None:
+    launch = Launch("g", ("c", "-token", "${T}"), {"T": "x"}, {}, argv_secrets=("T",))
+
+    assert str(SVCEXEC) in launch.script(tmp_path / "g.json").splitlines()[-1]
+
+
 @pytest.mark.parametrize(
     "env", [{"my-var": "1"}, {"PWD": "/x"}, {"A": "nul\0byte"}], ids=["name", "pwd", "nul"]
 )
