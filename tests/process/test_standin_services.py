@@ -282,8 +282,9 @@ def test_a_killed_compositor_takes_the_bridge_down_and_both_come_back(pid1: Pid1
     )
     running = pid1.start("sleep", "120")
     try:
+        running.wait_for_file(pid1.run_dir / "control.sock", 20)
         for name in ("compositor", "desktop-bridge"):
-            wait_until(lambda n=name: service(pid1, n)["state"] == "ready", 30,  # type: ignore[misc]
+            wait_until(lambda n=name: _state(pid1, n) == "ready", 30,  # type: ignore[misc]
                        f"{name} to be ready", alive=running.alive)  # fmt: skip
         (pid,) = [
             int(proc.name)
