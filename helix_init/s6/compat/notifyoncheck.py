@@ -12,6 +12,7 @@ longrun runs in /etc/s6-overlay/s6-rc.d/NAME, with the fd of its
 notification-fd file open. Exit 100 on bad usage or no notification fd.
 """
 
+import getopt
 import os
 import shlex
 import subprocess
@@ -25,38 +26,25 @@ def fail(why: str, code: int = 100) -> int:
     return code
 
 
+def number(opt: str, value: str) -> int:
+    """A millisecond or count option's value; ValueError "-T x" when it is not a number."""
+    if not value.isdigit():
+        raise ValueError(f"{opt} {value}")
+    return int(value)
+
+
 def parse(args: list[str]) -> tuple[dict[str, Any], list[str]]:
-    opts: dict[str, Any] = {
-        "d": False,
-        "3": None,
-        "s": 10,
-        "T": 0,
-        "t": 0,
-        "w": 1000,
-        "n": 7,
-        "c": None,
-    }
-    i = 0
-    while i < len(args) and args[i].startswith("-") and len(args[i]) > 1:
-        opt = args[i]
-        i += 1
-        if opt == "--":
-            break
-        j = 1
-        while j < len(opt):
-            c = opt[j]
-            j += 1
-            if c == "d":
-                opts["d"] = True
-            elif c in "3sTtwnc":
-                value = opt[j:] or args[i]
-                if not opt[j:]:
-                    i += 1
-                j = len(opt)
-                opts[c] = value if c == "c" else int(value)
-            else:
-                raise ValueError(f"-{c}")
-    return opts, args[i:]
+    """The options (getopt, options first, as s6's) and prog; ValueError names a bad one."""
+    opts: dict[str, Any] = {"d": False, "3": None, "s": 10, "T": 0, "t": 0, "w": 1000, "n": 7,
+                            "c": None}  # fmt: skip
+    try:
+        given, prog = getopt.getopt(args, "d3:s:T:t:w:n:c:")
+    except getopt.GetoptError as exc:
+        raise ValueError(f"-{exc.opt}") from None
+    for opt, value in given:
+        c = opt[1]
+        opts[c] = True if c == "d" else value if c == "c" else number(opt, value)
+    return opts, prog
 
 
 def check_loop(opts: dict[str, Any], fd: int) -> int:
@@ -85,7 +73,7 @@ def check_loop(opts: dict[str, Any], fd: int) -> int:
 def main(args: list[str]) -> int:
     try:
         opts, prog = parse(args)
-    except (IndexError, ValueError) as exc:
+    except ValueError as exc:
         return fail(f"usage: bad option {exc}")
     if not prog:
         return fail(

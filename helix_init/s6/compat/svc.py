@@ -19,6 +19,7 @@ s6-svwait [-u|-U|-d|-D|-r|-R] [-a|-o] [-t ms] dir...: wait for the state
   on all (-a, default) or one (-o) of them; exit 0, 99 timed out, 100, 111.
 """
 
+import getopt
 import json
 import os
 import signal
@@ -105,50 +106,55 @@ def fail(prog: str, why: str, code: int) -> int:
     return code
 
 
+def signal_number(value: str) -> int:
+    name = value.upper()
+    if name.isdigit():
+        return int(name)
+    return int(signal.Signals[name if name.startswith("SIG") else "SIG" + name])
+
+
+def number(opt: str, value: str) -> int:
+    """A millisecond or count option's value; ValueError "-T x" when it is not a number."""
+    if not value.isdigit():
+        raise ValueError(f"{opt} {value}")
+    return int(value)
+
+
+def options(args: list[str], spec: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """getopt as s6's programs parse (options first); a bad one is "bad option -X"."""
+    try:
+        return getopt.getopt(args, spec)
+    except getopt.GetoptError as exc:
+        raise ValueError(f"-{exc.opt}") from None
+
+
 def svc(args: list[str]) -> int:
     prog = "s6-svc"
     actions: list[str] = []
     sigs: list[int] = []
     want: str | None = None
     timeout = 0
-    i = 0
     try:
-        while i < len(args) and args[i].startswith("-") and len(args[i]) > 1:
-            opt = args[i]
-            i += 1
-            if opt == "--":
-                break
-            j = 1
-            while j < len(opt):
-                c = opt[j]
-                j += 1
-                if c == "w":
-                    want = opt[j]
-                    j += 1
-                    if want not in "uUdDrR":
-                        raise ValueError(f"-w{want}")
-                elif c in ("T", "s"):
-                    value = opt[j:] or args[i]
-                    if not opt[j:]:
-                        i += 1
-                    j = len(opt)
-                    if c == "T":
-                        timeout = int(value)
-                    else:
-                        name = value.upper()
-                        name = name if name.startswith("SIG") or name.isdigit() else "SIG" + name
-                        sigs.append(int(name) if name.isdigit() else int(signal.Signals[name]))
-                elif c in SIGNALS:
-                    sigs.append(int(signal.Signals[SIGNALS[c]]))
-                elif c in "udrDUx":
-                    actions.append(c)
-                elif c in "oO":
-                    return fail(prog, f"-{c} (run once) is not supported by helix-init", 100)
-                else:
-                    raise ValueError(f"-{c}")
-    except (IndexError, ValueError, KeyError) as exc:
+        opts, rest = options(args, "w:T:s:" + "".join(SIGNALS) + "udrDUxoO")
+        for opt, value in opts:
+            c = opt[1]
+            if c == "w":
+                if len(value) != 1 or value not in "uUdDrR":
+                    raise ValueError(f"-w{value}")
+                want = value
+            elif c == "T":
+                timeout = number(opt, value)
+            elif c == "s":
+                sigs.append(signal_number(value))
+            elif c in SIGNALS:
+                sigs.append(int(signal.Signals[SIGNALS[c]]))
+            elif c in "oO":
+                return fail(prog, f"-{c} (run once) is not supported by helix-init", 100)
+            else:
+                actions.append(c)
+    except (ValueError, KeyError) as exc:
         return fail(prog, f"usage: bad option {exc}", 100)
-    names = [name_of(d) for d in args[i:]]
+    names = [name_of(d) for d in rest]
     if not names:
         return fail(
             prog,
@@ -186,32 +192,19 @@ def svc(args: list[str]) -> int:
 def svwait(args: list[str]) -> int:
     prog = "s6-svwait"
     want, need_all, timeout = "u", True, 0
-    i = 0
     try:
-        while i < len(args) and args[i].startswith("-") and len(args[i]) > 1:
-            opt = args[i]
-            i += 1
-            if opt == "--":
-                break
-            j = 1
-            while j < len(opt):
-                c = opt[j]
-                j += 1
-                if c in "uUdDrR":
-                    want = c
-                elif c in "ao":
-                    need_all = c == "a"
-                elif c == "t":
-                    value = opt[j:] or args[i]
-                    if not opt[j:]:
-                        i += 1
-                    j = len(opt)
-                    timeout = int(value)
-                else:
-                    raise ValueError(f"-{c}")
-    except (IndexError, ValueError) as exc:
+        opts, rest = options(args, "uUdDrRaot:")
+        for opt, value in opts:
+            c = opt[1]
+            if c in "uUdDrR":
+                want = c
+            elif c in "ao":
+                need_all = c == "a"
+            else:
+                timeout = number(opt, value)
+    except ValueError as exc:
         return fail(prog, f"usage: bad option {exc}", 100)
-    names = [name_of(d) for d in args[i:]]
+    names = [name_of(d) for d in rest]
     if not names:
         return 0
     try:
