@@ -12,7 +12,8 @@ pytestmark = pytest.mark.process
 # double-forks ORPHANS children that exit at once; their parents exit first, so
 # the kernel hands them to PID 1. Each holds the write end of a pipe: EOF means
 # every orphan has exited. From then on the probe polls /proc for state Z with
-# a one-second deadline and prints the count.
+# a deadline (a bound on being reaped at all, not a speed test;
+# bench/reaping.py measures the speed) and prints the count.
 ORPHAN_MAKER = r"""
 import os, sys, time
 
@@ -55,10 +56,10 @@ os.close(w)
 assert os.read(r, 1) == b""  # EOF: every orphan has exited
 exited = time.monotonic()
 left = zombies()
-while left and time.monotonic() - exited < 1.0:
+while left and time.monotonic() - exited < 20.0:
     time.sleep(0.01)
     left = zombies()
-print(f"zombies one second after {ORPHANS} orphans exited: {len(left)}", flush=True)
+print(f"zombies left after {ORPHANS} orphans exited: {len(left)}", flush=True)
 sys.exit(1 if left else 0)
 """
 
@@ -67,8 +68,8 @@ def test_2000_orphans_leave_no_zombie(pid1: Pid1) -> None:
     script = pid1.path("orphans.py")
     script.write_text(ORPHAN_MAKER)
 
-    result = pid1.run(PYTHON, str(script), "2000", timeout=60)
+    result = pid1.run(PYTHON, str(script), "2000", timeout=180)
 
     assert "probe sees zombies: yes" in result.stdout, result.describe()
-    assert "zombies one second after 2000 orphans exited: 0" in result.stdout, result.describe()
+    assert "zombies left after 2000 orphans exited: 0" in result.stdout, result.describe()
     assert result.code == 0, result.describe()
