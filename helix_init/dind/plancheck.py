@@ -1,4 +1,4 @@
-"""DinD settings checked before anything starts: by boot.make_plan and `helix-init check`.
+"""DinD and DNS settings checked before anything starts: by boot.make_plan and `helix-init check`.
 
 Runs in PID 1 (and in `helix-init check`), reading only the environment and the
 operator's daemon.json. Without this, a bad value surfaced as a cont-init step
@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from helix_init.dns.plan import override_problems
 from helix_init.problems import ConfigError, Problem
 from helix_init.settings.dind import DOCKERD_CONFIG, DindSettings
 
@@ -36,4 +37,4 @@ def problems_from_env(env: Mapping[str, str]) -> list[Problem]:
         DindSettings.from_env(env)
     except ConfigError as exc:
         problems += exc.problems
-    return problems
+    return problems + override_problems(env)  # HELIX_DNS: the network step's parse

@@ -30,12 +30,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Literal, cast
 
 from helix_init.dns.resolvconf import ResolvConf, is_address
 from helix_init.problems import ConfigError, Problem
-from helix_init.settings.dns import HELIX_DNS
+from helix_init.settings.dns import HELIX_DNS, dns_override
 
 Mode = Literal["passthrough", "relay"]
 DNS_PORT = 53
@@ -192,6 +193,12 @@ def _check_relay_address(address: str) -> list[Problem]:
     if ip.is_loopback or ip.is_unspecified:
         return [Problem(where, f"{address} is not reachable from inner containers")]
     return []
+
+
+def override_problems(env: Mapping[str, str]) -> list[Problem]:
+    """HELIX_DNS (or DNS_UPSTREAM) checked before anything starts, as the network step will."""
+    name, value = dns_override(env)
+    return _parse_override(value, name)[1] if value else []
 
 
 def _parse_override(text: str, name: str) -> tuple[list[tuple[str, int]], list[Problem]]:

@@ -70,7 +70,7 @@ class DindSettings:
             iptables_backend=problems.take(lambda: override_from_env(env)),
             required=env.get(REQUIRED, "0") == "1",
             desktop_user=env.get(DESKTOP_USER, "").strip() or None,
-            insecure_registries=tuple(registries_from_env(env)),
+            insecure_registries=tuple(problems.take(lambda: registries_from_env(env)) or ()),
             must_reach=tuple(env.get(n, "") for n in (API_URL, REGISTRY, SANDBOX_REGISTRY)),
             dockerd_config=Path(p) if (p := env.get(DOCKERD_CONFIG, "").strip()) else None,
             gpu_vendor=env.get(GPU_VENDOR),
@@ -156,7 +156,15 @@ def parse_reserved_nets(value: str) -> list[IPv4Network]:
 
 
 def registries_from_env(env: Mapping[str, str]) -> list[str]:
-    """HELIX_REGISTRY as insecure-registries entries: comma-separated, scheme dropped."""
+    """HELIX_REGISTRY as insecure-registries entries: comma-separated, scheme dropped.
+
+    An entry with white space or a control character in it is refused here:
+    dockerd would refuse its daemon.json at start, after the steps had run.
+    """
     raw = env.get(REGISTRY, "")
     entries = (r.strip().removeprefix("http://").removeprefix("https://") for r in raw.split(","))
-    return [e.rstrip("/") for e in entries if e]
+    found = [e.rstrip("/") for e in entries if e]
+    bad = [e for e in found if any(c.isspace() or not c.isprintable() for c in e)]
+    if bad:
+        raise ConfigError([Problem(REGISTRY, f"not a registry host[:port]: {e!r}") for e in bad])
+    return found

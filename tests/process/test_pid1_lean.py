@@ -28,6 +28,7 @@ HELIX_INIT = {
     "helix_init.control",
     "helix_init.dind",
     "helix_init.dind.plancheck",
+    "helix_init.dns",  # dns.plan checks HELIX_DNS before any step (plancheck)
     "helix_init.dropins",
     "helix_init.exitcodes",
     "helix_init.hostcmd",

@@ -91,3 +91,26 @@ def test_a_level_that_sets_none_imports_none_of_the_dind_modules() -> None:
     ).stdout
     assert out.strip() == "['helix_init.dind.plancheck']"
     assert plancheck.__doc__ and "HELIX_DOCKERD_CONFIG must name a file" in plancheck.__doc__
+
+
+def test_a_bad_upstream_resolver_is_refused_before_the_network_step_would() -> None:
+    assert problems_from_env({"HELIX_DNS": "8.8.8.8, [fd00::53]:5353 10.0.0.1:53"}) == []
+    found = [(p.where, p.what) for p in problems_from_env({"HELIX_DNS": "999.1.1.1,10.0.0.1:0"})]
+    assert found == [
+        ("HELIX_DNS", "not an IP address: '999.1.1.1'"),
+        ("HELIX_DNS", "port out of range: '10.0.0.1:0'"),
+    ]
+    # DNS_UPSTREAM (today's images) is named when it is the one in use
+    assert [p.where for p in problems_from_env({"DNS_UPSTREAM": "resolver"})] == ["DNS_UPSTREAM"]
+
+
+def test_a_registry_with_white_space_or_a_control_character_is_refused() -> None:
+    env = {"HELIX_REGISTRY": "http://reg.local:5000/, ok.test,bad host,x\x1by"}
+    assert [p.what for p in problems_from_env(env)] == [
+        "not a registry host[:port]: 'bad host'",
+        "not a registry host[:port]: 'x\\x1by'",
+    ]
+    assert dind.registries_from_env({"HELIX_REGISTRY": "http://reg.local:5000/,ok.test"}) == [
+        "reg.local:5000",
+        "ok.test",
+    ]
