@@ -28,7 +28,6 @@ HELIX_INIT = {
     "helix_init.control",
     "helix_init.dind",
     "helix_init.dind.plancheck",
-    "helix_init.dns",  # dns.plan checks HELIX_DNS before any step (plancheck)
     "helix_init.dropins",
     "helix_init.exitcodes",
     "helix_init.hostcmd",
@@ -48,6 +47,7 @@ HELIX_INIT = {
     "helix_init.services.spec",
     "helix_init.settings",
     "helix_init.settings.dind",
+    "helix_init.settings.dns",  # the names of the upstream variables plancheck looks at
     "helix_init.settings.sibling",
     "helix_init.shellstep",
     "helix_init.sigmask",
