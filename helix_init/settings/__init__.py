@@ -211,7 +211,8 @@ class _Reader:
             self.problems.append(Problem(name, f"must be 0 or more, got {raw!r}"))
             return default
         if not math.isfinite(value) or value > maximum:
-            self.problems.append(Problem(name, f"must be finite, at most {maximum:g}, got {raw!r}"))
+            most = f"{maximum:.0f}" if maximum == int(maximum) else f"{maximum:g}"
+            self.problems.append(Problem(name, f"must be finite, at most {most}, got {raw!r}"))
             return default
         return value
 

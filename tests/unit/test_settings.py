@@ -75,7 +75,7 @@ def test_the_environment_is_kept_for_the_children() -> None:
         (
             "HELIX_INIT_SERVICE_LOG_MAXBYTES",
             "1e400",
-            "must be finite, at most 1.09951e+12, got '1e400'",
+            "must be finite, at most 1099511627776, got '1e400'",
         ),
         ("HELIX_INIT_BEHAVIOUR_IF_STEP_FAILS", "3", "must be one of (0, 1, 2), got '3'"),
         ("S6_BEHAVIOUR_IF_STAGE2_FAILS", "stop", "must be one of (0, 1, 2), got 'stop'"),
