@@ -191,6 +191,33 @@ def host_pid(running: Running, ns_pid: int) -> int:
     raise AssertionError(f"no process {ns_pid} in the init's namespace")
 
 
+def exec_environ(pid: int, program: bytes, timeout: float = 10.0) -> dict[str, str]:
+    """The environment host pid `pid` was exec'd with, once its exec of `program` is complete.
+
+    The pid a status names may still be the launch chain (`env -i`, the shell,
+    svcexec) that execs the service. And a finished-looking exec is not enough:
+    the kernel publishes the new argv before the new environment
+    (`create_elf_tables` in fs/binfmt_elf.c sets `mm->arg_end`, then walks every
+    environment string before it sets `mm->env_end`), so for that walk
+    /proc/PID/cmdline already names `program` while /proc/PID/environ reads
+    empty. With 24,000 variables under CI load that window was hit (0 of the
+    24,000 read back). So wait for both: argv naming `program`, and the
+    environment published (every service here has at least one variable).
+    """
+    cmdline, environ = Path(f"/proc/{pid}/cmdline"), Path(f"/proc/{pid}/environ")
+    raw = b""
+
+    def done() -> bool:
+        nonlocal raw
+        if not cmdline.read_bytes().startswith(program + b"\0"):
+            return False
+        raw = environ.read_bytes()
+        return bool(raw)
+
+    wait_until(done, timeout, f"pid {pid} to exec {program.decode()} with its environment")
+    return dict(e.split("=", 1) for e in raw.decode().split("\0") if e)
+
+
 def wait_gone(pid: int, timeout: float = 10.0) -> None:
     """Until host pid `pid` has exited (and been reaped)."""
 

@@ -7,11 +7,9 @@ operator reads: `helix-init env SERVICE`, origins named, the secret masked.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from conftest import Pid1, wait_until
-from svcharness import Services, host_pid
+from conftest import Pid1
+from svcharness import Services, exec_environ, host_pid
 
 pytestmark = pytest.mark.process
 
@@ -27,14 +25,6 @@ CONTAINER = {
     "LD_LIBRARY_PATH": "/usr/local/nvidia/lib64",
 }
 SLEEP = 'command = ["sleep", "1000"]\n'
-
-
-def _environ(pid: int) -> dict[str, str]:
-    """The environment `sleep` was exec'd with (once svcexec has replaced itself by it)."""
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    wait_until(lambda: cmdline.read_bytes().startswith(b"sleep\0"), 10, f"pid {pid} to exec")
-    raw = Path(f"/proc/{pid}/environ").read_bytes().decode()
-    return dict(entry.split("=", 1) for entry in raw.split("\0") if entry)
 
 
 def test_each_service_gets_exactly_the_container_env_its_declarations_and_exports(
@@ -73,7 +63,7 @@ def test_each_service_gets_exactly_the_container_env_its_declarations_and_export
     }
     for name, wanted in expected.items():
         pid = host_pid(running, svc.service(name)["pid"])
-        assert _environ(pid) == wanted, name
+        assert exec_environ(pid, b"sleep") == wanted, name
 
     shown = pid1.command("env", "agent")
     assert shown.code == 0, shown.describe()

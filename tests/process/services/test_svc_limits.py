@@ -8,11 +8,9 @@ PID 1's event loop blocked; bench/environ.py has the figure).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from conftest import Pid1, wait_until
-from svcharness import Services, host_pid
+from conftest import Pid1
+from svcharness import Services, exec_environ, host_pid
 
 pytestmark = pytest.mark.process
 
@@ -28,10 +26,7 @@ def test_a_24k_variable_environment_reaches_the_service_and_the_cmd_is_not_held(
     started, go = pid1.path("cmd-started"), pid1.path("go")
     running = pid1.start("sh", "-c", f"touch {started}; while [ ! -e {go} ]; do sleep 0.05; done")
     running.wait_for_file(started, timeout=20)  # the CMD starts once the service is ready
-    pid = host_pid(running, svc.service("big")["pid"])
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    wait_until(lambda: cmdline.read_bytes().startswith(b"sleep\0"), 10, "sleep to exec")
-    env = dict(e.split("=", 1) for e in Path(f"/proc/{pid}/environ").read_text().split("\0") if e)
+    env = exec_environ(host_pid(running, svc.service("big")["pid"]), b"sleep")
     assert sum(1 for k in env if k.startswith("V")) == COUNT
     assert env["V23999"] == "vx"
     go.touch()
