@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bench.common import write_json
-from tests.helpers.netns import Netns, veth
+from tests.support.netns import Netns, veth
 
 HELIX_INIT = Path(sys.prefix) / "bin" / "helix-init"
 BRIDGE, ADDRESS = "sandbox0", "10.213.0.1/24"

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench.common import write_json
-from tests.helpers import fakedns
+from tests.support import fakedns
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -123,7 +123,7 @@ def main(argv: list[str]) -> int:
         start(
             [
                 sys.executable,
-                str(REPO / "tests/helpers/fakedns.py"),
+                str(REPO / "tests/support/fakedns.py"),
                 "--listen",
                 f"{upstream[0]}:{upstream[1]}",
                 "--zone",

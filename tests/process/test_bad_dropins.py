@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import LOG_LINE, PYTHON, Pid1
+
+from tests.support.pid1 import LOG_LINE, PYTHON, Pid1
 
 pytestmark = pytest.mark.process
 

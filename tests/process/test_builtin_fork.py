@@ -14,7 +14,8 @@ what the step itself needs.
 from __future__ import annotations
 
 import pytest
-from conftest import HELIX_INIT, Pid1
+
+from tests.support.pid1 import HELIX_INIT, Pid1
 
 pytestmark = pytest.mark.process
 

@@ -7,7 +7,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import LOG_LINE, Pid1, wait_until
+
+from tests.support.pid1 import LOG_LINE, Pid1, wait_until
 
 pytestmark = pytest.mark.process
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PYTHON, Pid1
+
+from tests.support.pid1 import PYTHON, Pid1
 
 pytestmark = pytest.mark.process
 

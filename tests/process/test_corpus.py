@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import HELIX_INIT, Finished, Pid1, assert_no_traceback
+
+from tests.support.pid1 import HELIX_INIT, Finished, Pid1, assert_no_traceback
 
 pytestmark = pytest.mark.process
 

@@ -10,7 +10,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import BASE_PATH, HELIX_INIT, LOG_LINE, Pid1
+
+from tests.support.pid1 import BASE_PATH, HELIX_INIT, LOG_LINE, Pid1
 
 pytestmark = pytest.mark.process
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Pid1
+
+from tests.support.pid1 import Pid1
 
 pytestmark = pytest.mark.process
 

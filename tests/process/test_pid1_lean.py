@@ -14,7 +14,8 @@ from __future__ import annotations
 import signal
 
 import pytest
-from conftest import Pid1, wait_until
+
+from tests.support.pid1 import Pid1, wait_until
 
 pytestmark = pytest.mark.process
 
@@ -154,7 +155,7 @@ NEVER = {
 
 def _imported(pid1: Pid1) -> list[str]:
     """Every module the (first) init has imported so far, from its -X importtime lines."""
-    text = pid1.path("stderr.0").read_text()  # conftest's Pid1.start: stderr.N of run N
+    text = pid1.path("stderr.0").read_text()  # Pid1.start: stderr.N of run N
     names = []
     for line in text.splitlines():
         if line.startswith("import time:") and "[us]" not in line:

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import HELIX_INIT, Pid1, wait_until
+
+from tests.support.pid1 import HELIX_INIT, Pid1, wait_until
 
 pytestmark = pytest.mark.process
 

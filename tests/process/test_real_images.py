@@ -14,7 +14,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import BASE_PATH, HELIX_INIT, Finished, Pid1, init_status, wait_until
+
+from tests.support.pid1 import BASE_PATH, HELIX_INIT, Finished, Pid1, init_status, wait_until
 
 pytestmark = pytest.mark.process
 

@@ -34,7 +34,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import (
+
+from tests.support.pid1 import (
     HELIX_INIT,
     PYTHON,
     Pid1,

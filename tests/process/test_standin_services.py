@@ -22,7 +22,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import HELIX_INIT, Pid1, ns_processes, wait_until
+
+from tests.support.pid1 import HELIX_INIT, Pid1, ns_processes, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 STANDINS = REPO / "examples" / "standins"

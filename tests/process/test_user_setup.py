@@ -9,7 +9,8 @@ one test so that a second start sees what the first one made.
 from __future__ import annotations
 
 import pytest
-from conftest import HELIX_INIT, Finished, Pid1
+
+from tests.support.pid1 import HELIX_INIT, Finished, Pid1
 
 pytestmark = pytest.mark.process
 

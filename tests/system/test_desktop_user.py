@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import SYSTEM_PREFIX
+
+from tests.support.system import SYSTEM_PREFIX
 
 pytestmark = pytest.mark.system
 

@@ -1,6 +1,6 @@
 """The nest on a real engine: sandbox (l1) → desktop (l2) → sandbox (l3) → desktop (l4) → busybox.
 
-One nest per run (the session fixture `the_nest` in tests/conftest.py, beside
+One nest per run (the session fixture `the_nest` in tests/system/conftest.py, beside
 its control plane `api`); these tests only add containers and networks of
 their own inside it and remove them again, so their order does not matter,
 except the `nest_teardown` test at the end, which stops and restarts it.
@@ -20,7 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import LOG_LINE
+
+from tests.support.pid1 import LOG_LINE
 
 pytestmark = pytest.mark.system
 DESKTOPS = (2, 4)

@@ -21,11 +21,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "tests" / "helpers"))
-import fakedns  # noqa: E402
+from helix_init.dns.relay import is_query, servfail
+from tests.support import fakedns
 
-from helix_init.dns.relay import is_query, servfail  # noqa: E402
+REPO = Path(__file__).resolve().parents[3]
 
 pytestmark = [
     pytest.mark.process,
@@ -173,7 +172,7 @@ class Upstream:
         self.proc = self.netns.popen(
             [
                 sys.executable,
-                str(REPO / "tests/helpers/fakedns.py"),
+                str(REPO / "tests/support/fakedns.py"),
                 "--listen",
                 UPSTREAM_TEXT,
                 "--zone",

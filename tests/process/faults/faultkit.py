@@ -1,9 +1,5 @@
 """The stack the fault tests break, and the invariants they check after every fault.
 
-Why a module and not a conftest.py here: the process tests import their
-harness with `from conftest import ...` (prepend import mode, no __init__.py),
-and a second conftest.py would take that module name for every test after it.
-
 The stack is three services of a Docker-in-Docker level in miniature:
 - `dockerd`: graceful.py, essential, ready on a unix socket, stop_timeout 5;
   on TERM it says "got TERM" and takes 1 s to flush. It must never be KILLed.
@@ -33,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conftest import (
+from helix_init.control import ControlError
+from tests.support.pid1 import (
     PYTHON,
     Finished,
     NsProc,
@@ -44,8 +41,6 @@ from conftest import (
     ns_processes,
     wait_until,
 )
-
-from helix_init.control import ControlError
 
 FAULTS = Path(__file__).resolve().parent
 REPO = FAULTS.parents[2]

@@ -18,8 +18,9 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, Pid1, wait_until
 from faultkit import REPO, Stack, assert_clean_shutdown, tmpfs
+
+from tests.support.pid1 import PYTHON, Pid1, wait_until
 
 pytestmark = pytest.mark.process
 

@@ -29,7 +29,6 @@ import subprocess
 import time
 
 import pytest
-from conftest import PYTHON, NsProc, Pid1, wait_until
 from faultkit import (
     ENGINE_KILLED,
     SLOW_STEP,
@@ -39,6 +38,8 @@ from faultkit import (
     graceful_stops,
     no_marker_left,
 )
+
+from tests.support.pid1 import PYTHON, NsProc, Pid1, wait_until
 
 pytestmark = pytest.mark.process
 

@@ -16,8 +16,9 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, Pid1, assert_no_traceback
 from faultkit import FAULTS, Stack, assert_clean_shutdown
+
+from tests.support.pid1 import PYTHON, Pid1, assert_no_traceback
 
 pytestmark = pytest.mark.process
 

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Pid1
 from faultkit import Stack, assert_clean_shutdown
+
+from tests.support.pid1 import Pid1
 
 pytestmark = pytest.mark.process
 

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from conftest import HELIX_INIT, Finished, Pid1, assert_no_traceback
+from tests.support.pid1 import HELIX_INIT, Finished, Pid1, assert_no_traceback
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "s6-overlay" / "root"
 

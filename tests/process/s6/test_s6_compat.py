@@ -10,8 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import HELIX_INIT, Pid1
 from s6image import S6Image
+
+from tests.support.pid1 import HELIX_INIT, Pid1
 
 pytestmark = pytest.mark.process
 

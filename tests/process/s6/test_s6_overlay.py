@@ -9,8 +9,9 @@ that matters: ours shadow Debian's in /usr/bin).
 from __future__ import annotations
 
 import pytest
-from conftest import Pid1
 from s6image import S6Image
+
+from tests.support.pid1 import Pid1
 
 pytestmark = pytest.mark.process
 

@@ -1,9 +1,4 @@
-"""Helpers for the services process tests, on top of conftest's `Pid1` harness.
-
-Why a module and not tests/process/services/conftest.py: the process tests
-import their harness with `from conftest import Pid1` (no __init__.py, pytest's
-prepend import mode), and a second conftest.py would take the module name
-`conftest` for every test collected after it.
+"""Helpers for the services process tests, on top of the `Pid1` harness (tests/support/pid1.py).
 
 `Services` writes services.d drop-ins for one test, reads the init's state
 from outside its PID namespace (the control socket, the same answer
@@ -24,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conftest import PYTHON, Pid1, Running, wait_until
+from tests.support.pid1 import PYTHON, Pid1, Running, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples" / "services"

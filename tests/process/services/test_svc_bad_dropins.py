@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Finished, Pid1, assert_no_traceback
+
+from tests.support.pid1 import Finished, Pid1, assert_no_traceback
 
 pytestmark = pytest.mark.process
 

@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Pid1, wait_until
 from svcharness import Services
+
+from tests.support.pid1 import Pid1, wait_until
 
 pytestmark = pytest.mark.process
 

@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, Pid1, ns_processes, wait_until
 from svcharness import Services, host_pid
+
+from tests.support.pid1 import PYTHON, Pid1, ns_processes, wait_until
 
 pytestmark = pytest.mark.process
 

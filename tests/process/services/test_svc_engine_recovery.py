@@ -13,8 +13,9 @@ import signal
 import time
 
 import pytest
-from conftest import PYTHON, Pid1
 from svcharness import Services, example, free_port, host_pid, wait_gone
+
+from tests.support.pid1 import PYTHON, Pid1
 
 pytestmark = pytest.mark.process
 

@@ -8,8 +8,9 @@ operator reads: `helix-init env SERVICE`, origins named, the secret masked.
 from __future__ import annotations
 
 import pytest
-from conftest import Pid1
 from svcharness import Services, exec_environ, host_pid
+
+from tests.support.pid1 import Pid1
 
 pytestmark = pytest.mark.process
 

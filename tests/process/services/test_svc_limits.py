@@ -9,8 +9,9 @@ PID 1's event loop blocked; bench/environ.py has the figure).
 from __future__ import annotations
 
 import pytest
-from conftest import Pid1
 from svcharness import Services, exec_environ, host_pid
+
+from tests.support.pid1 import Pid1
 
 pytestmark = pytest.mark.process
 

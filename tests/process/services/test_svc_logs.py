@@ -8,8 +8,9 @@ import re
 import signal
 
 import pytest
-from conftest import LOG_LINE, Pid1, wait_until
 from svcharness import Services, example
+
+from tests.support.pid1 import LOG_LINE, Pid1, wait_until
 
 pytestmark = pytest.mark.process
 

@@ -16,8 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import HELIX_INIT, PYTHON, Pid1
 from svcharness import Services
+
+from tests.support.pid1 import HELIX_INIT, PYTHON, Pid1
 
 pytestmark = [
     pytest.mark.process,

@@ -13,8 +13,9 @@ import json
 import signal
 
 import pytest
-from conftest import PYTHON, Pid1, wait_until
 from svcharness import Services, example
+
+from tests.support.pid1 import PYTHON, Pid1, wait_until
 
 pytestmark = pytest.mark.process
 

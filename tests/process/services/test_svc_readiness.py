@@ -16,8 +16,9 @@ import os
 import signal
 
 import pytest
-from conftest import Pid1, wait_until
 from svcharness import Services, example, free_port, host_pid
+
+from tests.support.pid1 import Pid1, wait_until
 
 pytestmark = pytest.mark.process
 

@@ -9,8 +9,9 @@ import re
 import signal
 
 import pytest
-from conftest import Pid1
 from svcharness import Services, example, free_port, host_pid
+
+from tests.support.pid1 import Pid1
 
 pytestmark = pytest.mark.process
 

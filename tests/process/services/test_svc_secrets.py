@@ -10,8 +10,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import Pid1
 from svcharness import Services, example, namespace_procs
+
+from tests.support.pid1 import Pid1
 
 pytestmark = pytest.mark.process
 

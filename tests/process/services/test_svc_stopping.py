@@ -9,8 +9,9 @@ import subprocess
 import time
 
 import pytest
-from conftest import HELIX_INIT, Pid1, wait_until
 from svcharness import Services, example, free_port, host_pid, namespace_procs, wait_gone
+
+from tests.support.pid1 import HELIX_INIT, Pid1, wait_until
 
 pytestmark = pytest.mark.process
 

@@ -7,7 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import Pid1
+
+from tests.support.pid1 import Pid1
 
 pytestmark = pytest.mark.process
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BASE_PATH, HELIX_INIT, Pid1, Running, wait_until
+
+from tests.support.pid1 import BASE_PATH, HELIX_INIT, Pid1, Running, wait_until
 
 pytestmark = [
     pytest.mark.process,
@@ -68,8 +69,7 @@ class World:
 
 @pytest.fixture
 def world(netns: Callable[[str], Any], tmp_path: Path) -> World:
-    sys.path.insert(0, str(REPO / "tests" / "helpers"))
-    from netns import veth
+    from tests.support.netns import veth
 
     sandbox, a, b = netns("sandbox"), netns("a"), netns("b")
     sandbox.ip("link", "add", BRIDGE, "type", "bridge")

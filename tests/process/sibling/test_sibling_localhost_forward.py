@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BASE_PATH, HELIX_INIT, Pid1, wait_until
+
+from tests.support.pid1 import BASE_PATH, HELIX_INIT, Pid1, Running, wait_until
 
 pytestmark = [
     pytest.mark.process,
@@ -67,8 +68,7 @@ def route_localnet(ns: Any, iface: str) -> str:
 @pytest.fixture
 def pair(netns: Callable[[str], Any], tmp_path: Path) -> tuple[Any, Any]:
     """(desktop, sibling): eth1 10.200.1.254/24 <-> hydra1 10.200.1.1/24, HTTP on the gateway."""
-    sys.path.insert(0, str(REPO / "tests" / "helpers"))
-    from netns import veth
+    from tests.support.netns import veth
 
     desktop, sibling = netns("desktop"), netns("sibling")
     veth(desktop, "eth1", sibling, "hydra1")
@@ -160,8 +160,6 @@ def test_shipped_drop_ins_under_pid1_forward_for_the_cmd_and_undo_at_shutdown(
     pair: tuple[Any, Any], pid1: Pid1
 ) -> None:
     """The real boot: cont-init.d/25-* before the CMD, cont-finish.d/25-* after it."""
-    from conftest import Running
-
     desktop, _ = pair
     shutil.copy(REPO / "cont-init.d" / "25-helix-localhost-forward", pid1.cont_init)
     shutil.copy(REPO / "cont-finish.d" / "25-helix-localhost-forward-undo", pid1.cont_finish)
