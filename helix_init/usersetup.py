@@ -1,4 +1,5 @@
-"""The desktop user from PUID/PGID/UNAME/UMASK: planned as commands, applied by the `user` step.
+"""The desktop user from PUID/PGID/UNAME (settings/user.py): planned as commands, applied by the
+`user` step.
 
 COMPAT: today's images create or adjust the user named UNAME with uid PUID
 and a primary group PGID at every start (defaults 1000/1000/retro), so files
@@ -42,35 +43,19 @@ from __future__ import annotations
 
 import grp
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from helix_init.problems import Problem
+from helix_init.settings import CMD_USER
+from helix_init.settings.dind import DESKTOP_USER
+from helix_init.settings.user import DesktopUser, wanted
 
-DEFAULT_NAME = "retro"
+# Until boot.py imports them from settings.user (issue 16, after issue 18's boot lands):
+from helix_init.settings.user import problems as problems
+from helix_init.settings.user import umask as umask
+
 SYSTEM_UID_LIMIT = 1000  # accounts below this are the system's: never moved
-DEFAULT_ID = 1000
-ROOT = "root"
-_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,30}$")
-_UMASK = re.compile(r"^0?[0-7]{3}$")
-VARIABLES = ("PUID", "PGID", "UNAME")
-
-
-@dataclass(frozen=True)
-class DesktopUser:
-    name: str
-    uid: int
-    gid: int
-
-    @property
-    def home(self) -> str:
-        return "/root" if self.is_root else f"/home/{self.name}"
-
-    @property
-    def is_root(self) -> bool:
-        return self.name == ROOT
 
 
 @dataclass(frozen=True)
@@ -81,55 +66,6 @@ class Account:
     id: int
     gid: int = -1
     home: str = ""
-
-
-def problems(env: Mapping[str, str]) -> list[Problem]:
-    """Bad PUID/PGID/UNAME/UMASK values, each naming its variable (checked before boot)."""
-    found: list[Problem] = []
-    ids: dict[str, int] = {}
-    for var in ("PUID", "PGID"):
-        raw = env.get(var, "").strip()
-        if raw and not (raw.isascii() and raw.isdigit() and int(raw) < 2**32 - 1):
-            found.append(Problem(var, f"must be a number from 0 to 4294967294, got {raw!r}"))
-        elif raw:
-            ids[var] = int(raw)
-    name = env.get("UNAME", "").strip()
-    if name and not _NAME.match(name):
-        found.append(Problem("UNAME", f"must be a user name (a-z, 0-9, _ and -), got {name!r}"))
-    elif name == ROOT:
-        moved = [f"{var}={ids[var]}" for var in ("PUID", "PGID") if ids.get(var, 0) != 0]
-        if moved:
-            found.append(
-                Problem("UNAME", f"root's ids are never changed: got {' '.join(moved)} (use 0)")
-            )
-    elif ids.get("PUID") == 0 and name:
-        found.append(Problem("PUID", f"0 is root's uid: set UNAME=root, or a uid for {name}"))
-    umask = env.get("UMASK", "").strip()
-    if umask and not _UMASK.match(umask):
-        found.append(Problem("UMASK", f"must be an octal mask like 022, got {umask!r}"))
-    return found
-
-
-def wanted(env: Mapping[str, str]) -> DesktopUser | None:
-    """The user the step makes; None when PUID, PGID and UNAME are all unset (see problems).
-
-    UNAME=root, or PUID=0 without a UNAME, is root itself (see is_root)."""
-    if not any(env.get(var, "").strip() for var in VARIABLES):
-        return None
-    name = env.get("UNAME", "").strip()
-    uid = int(env.get("PUID", "").strip() or (0 if name == ROOT else DEFAULT_ID))
-    gid = int(env.get("PGID", "").strip() or (0 if name == ROOT or uid == 0 else DEFAULT_ID))
-    if not name:
-        name = ROOT if uid == 0 else DEFAULT_NAME
-    return DesktopUser(name, uid, gid)
-
-
-def umask(env: Mapping[str, str]) -> int | None:
-    """UMASK as a number; ValueError (one line) when a step exported a bad one."""
-    raw = env.get("UMASK", "").strip()
-    if raw and not _UMASK.match(raw):
-        raise ValueError(f"UMASK must be an octal mask like 022, got {raw!r}")
-    return int(raw, 8) if raw else None
 
 
 def will_create(env: Mapping[str, str], account: str, kind: str = "user") -> bool:
@@ -209,8 +145,8 @@ def exports(env: Mapping[str, str], want: DesktopUser) -> dict[str, str]:
     if want.is_root:
         return {}
     values = {
-        "HELIX_INIT_CMD_USER": want.name,
-        "HELIX_DESKTOP_USER": want.name,
+        CMD_USER: want.name,
+        DESKTOP_USER: want.name,
         "XDG_RUNTIME_DIR": runtime_dir(want),
     }
     return {k: v for k, v in values.items() if not env.get(k)}

@@ -18,6 +18,7 @@ from helix_init.dind.paths import LevelPaths
 from helix_init.hostcmd import CommandResult
 from helix_init.settings import INIT_ENV_FILE, Settings
 from helix_init.settings.dind import DindSettings
+from helix_init.settings.user import UserSettings
 
 
 def run_command(argv: Sequence[str]) -> CommandResult:
@@ -47,6 +48,11 @@ class Level:
     def dind(self) -> DindSettings:
         """The DinD variables, parsed when a step first needs them (ConfigError if bad)."""
         return DindSettings.from_env(self.env)
+
+    @cached_property
+    def user(self) -> UserSettings:
+        """PUID, PGID, UNAME and UMASK, parsed when a step first needs them (ConfigError if bad)."""
+        return UserSettings.from_env(self.env)
 
     def facts(self) -> Facts:
         try:

@@ -7,7 +7,6 @@ import os
 from helix_init import usersetup
 from helix_init.builtin.level import Level, run_command, say
 from helix_init.hostcmd import check
-from helix_init.problems import ConfigError
 
 
 def set_up_user(level: Level) -> None:
@@ -17,10 +16,7 @@ def set_up_user(level: Level) -> None:
     the operator's, as today's images guarantee by adjusting the user at
     every start.
     """
-    problems = usersetup.problems(level.env)
-    if problems:
-        raise ConfigError(problems)
-    want = usersetup.wanted(level.env)
+    want = level.user.user
     if want is None:
         say("PUID, PGID and UNAME are unset: no desktop user to set up")
         return

@@ -50,6 +50,7 @@ HELIX_INIT = {
     "helix_init.settings.dind",
     "helix_init.settings.dns",  # the names of the upstream variables plancheck looks at
     "helix_init.settings.sibling",
+    "helix_init.settings.user",  # PUID, PGID, UNAME, UMASK: checked at boot, UMASK at the CMD
     "helix_init.shellstep",
     "helix_init.sigmask",
     "helix_init.steprunner",

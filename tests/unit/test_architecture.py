@@ -196,11 +196,8 @@ def test_svcexec_mirrors_the_exit_code_table() -> None:
 
 
 # Modules still naming HELIX_* variables themselves, to move into helix_init/settings/
-# (the list only shrinks): the user and RevDial steps read theirs, boot and the step
-# runner spell names in messages.
+# (the list only shrinks): boot and the step runner spell names in messages.
 NOT_YET_SETTINGS = {
-    "helix_init.usersetup",
-    "helix_init.builtin.revdial",
     "helix_init.boot",
     "helix_init.steprunner",
 }

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from helix_init import usersetup
-from helix_init.usersetup import Account, DesktopUser
+from helix_init.settings import user as user_settings
+from helix_init.settings.user import DesktopUser
+from helix_init.usersetup import Account
 
 PASSWD = """root:x:0:0:root:/root:/bin/bash
 retro:x:1000:1000::/home/retro:/bin/bash
@@ -24,9 +26,9 @@ def test_parse_reads_ids_primary_group_and_home() -> None:
 
 
 def test_nothing_set_means_no_user_and_defaults_fill_the_rest() -> None:
-    assert usersetup.wanted({"HOME": "/root"}) is None
-    assert usersetup.wanted({"PUID": "1234"}) == DesktopUser("retro", 1234, 1000)
-    assert usersetup.wanted({"UNAME": "dev"}) == DesktopUser("dev", 1000, 1000)
+    assert user_settings.wanted({"HOME": "/root"}) is None
+    assert user_settings.wanted({"PUID": "1234"}) == DesktopUser("retro", 1234, 1000)
+    assert user_settings.wanted({"UNAME": "dev"}) == DesktopUser("dev", 1000, 1000)
 
 
 def test_the_image_user_with_its_own_ids_needs_no_command() -> None:
@@ -116,7 +118,7 @@ def test_will_create_names_the_user_its_uid_and_a_new_group() -> None:
 
 @pytest.mark.parametrize("raw", ["²", "1e3", "-5", "", "4294967295"])
 def test_puid_must_be_a_plain_number(raw: str) -> None:
-    found = [p.where for p in usersetup.problems({"PUID": raw or " x"})]
+    found = [p.where for p in user_settings.problems({"PUID": raw or " x"})]
     assert found == ["PUID"]
 
 
@@ -124,8 +126,8 @@ ROOT_SANDBOX = {"PUID": "0", "PGID": "0", "UNAME": "root", "XDG_RUNTIME_DIR": "/
 
 
 def test_the_helix_sandbox_root_environment_is_accepted_and_leaves_root_alone() -> None:
-    assert usersetup.problems(ROOT_SANDBOX) == []
-    want = usersetup.wanted(ROOT_SANDBOX)
+    assert user_settings.problems(ROOT_SANDBOX) == []
+    want = user_settings.wanted(ROOT_SANDBOX)
     assert want == DesktopUser("root", 0, 0) and want.is_root and want.home == "/root"
     assert usersetup.user_commands(USERS, GROUPS, want, lambda _h: (0, 0)) == []
     assert usersetup.exports(ROOT_SANDBOX, want) == {}  # the CMD is root; XDG as the image says
@@ -138,8 +140,8 @@ def test_the_helix_sandbox_root_environment_is_accepted_and_leaves_root_alone() 
     [({"UNAME": "root"}, ("root", 0, 0)), ({"PUID": "0"}, ("root", 0, 0))],
 )
 def test_root_by_name_or_by_uid_alone(env: dict[str, str], means: tuple[str, int, int]) -> None:
-    assert usersetup.problems(env) == []
-    assert usersetup.wanted(env) == DesktopUser(*means)
+    assert user_settings.problems(env) == []
+    assert user_settings.wanted(env) == DesktopUser(*means)
 
 
 @pytest.mark.parametrize(
@@ -154,7 +156,7 @@ def test_root_by_name_or_by_uid_alone(env: dict[str, str], means: tuple[str, int
 def test_root_with_other_ids_or_uid_0_for_another_name_is_one_line(
     env: dict[str, str], line: str
 ) -> None:
-    (problem,) = usersetup.problems(env)
+    (problem,) = user_settings.problems(env)
     assert str(problem).startswith(line), str(problem)
 
 

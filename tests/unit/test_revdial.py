@@ -1,0 +1,64 @@
+"""RevDial settings and the `revdial` step: the runner id by role, the overrides, a bad role."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helix_init.builtin import level as level_module
+from helix_init.builtin.level import Level
+from helix_init.builtin.revdial import name_revdial_runner
+from helix_init.problems import ConfigError
+from helix_init.settings.revdial import RevDial, api_url, revdial_from_env
+
+API = {"HELIX_API_URL": "http://api.helix.test"}
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"HELIX_SESSION_ID": "ses1"}, RevDial("sandbox", "sandbox-ses1", "127.0.0.1:9876")),
+        (
+            {"HELIX_REVDIAL_ROLE": "wolf", "WOLF_INSTANCE_ID": "w1"},
+            RevDial("wolf", "wolf-w1", "unix:///var/run/wolf/wolf.sock"),
+        ),
+        (
+            {"HELIX_REVDIAL_ROLE": "moonlight"},  # SANDBOX_INSTANCE_ID, default local
+            RevDial("moonlight", "moonlight-local", "127.0.0.1:8080"),
+        ),
+        (
+            {"HELIX_RUNNER_ID": "mine", "HELIX_REVDIAL_LOCAL_ADDR": "127.0.0.1:1"},
+            RevDial("sandbox", "mine", "127.0.0.1:1"),
+        ),
+    ],
+)
+def test_the_runner_id_follows_the_role_and_the_overrides_win(
+    env: dict[str, str], expected: RevDial
+) -> None:
+    assert revdial_from_env(env) == expected
+
+
+def test_a_bad_role_or_a_missing_instance_names_its_variable() -> None:
+    with pytest.raises(ConfigError, match=r"^HELIX_REVDIAL_ROLE: must be one of sandbox, wolf"):
+        revdial_from_env({"HELIX_REVDIAL_ROLE": "desktop"})
+    with pytest.raises(ConfigError, match=r"^HELIX_SESSION_ID: unset, and the RevDial role"):
+        revdial_from_env({})
+
+
+def test_the_step_exports_only_where_an_api_url_and_the_client_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exports = tmp_path / "env"
+    base = {"HELIX_INIT_RUN_DIR": str(tmp_path), "HELIX_INIT_ENV_FILE": str(exports)}
+    assert api_url(base) is None
+    name_revdial_runner(Level({**base, "HELIX_REVDIAL_ROLE": "bad"}))  # no API: no agent
+    monkeypatch.setattr(level_module.shutil, "which", lambda _name: None)
+    name_revdial_runner(Level({**base, **API}))
+    assert "revdial-client is not installed" in capsys.readouterr().out
+    assert not exports.exists()
+    monkeypatch.setattr(level_module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    name_revdial_runner(Level({**base, **API, "HELIX_SESSION_ID": "ses1"}))
+    assert exports.read_text() == (
+        "HELIX_RUNNER_ID=sandbox-ses1\0HELIX_REVDIAL_LOCAL_ADDR=127.0.0.1:9876\0"
+    )
