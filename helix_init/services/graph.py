@@ -4,6 +4,14 @@
 key or inside a value, is a node. A level holds the services whose requirements
 are all in earlier levels, so a level can be started at once; names within a
 level are sorted, so the plan is the same on every boot.
+
+What the levels are for: stopping and showing. A shutdown stops level by
+level in reverse (ServicePlan.stop_levels), so a service is gone before the
+services it requires are asked to stop; `helix-init plan` prints them. Starting
+does not wait for a whole level: each service waits only for the readiness of
+its own `requires` (supervise.py's gate), so a slow service holds back its
+dependents and no one else; the order the levels give is kept all the same,
+since a service's requirements are all in earlier levels.
 """
 
 from __future__ import annotations
@@ -43,11 +51,6 @@ def start_levels(deps: Mapping[str, Collection[str]]) -> Levels:
     if sum(len(lv) for lv in levels) < len(graph):
         raise ValueError(f"dependency cycle {' -> '.join(find_cycle(deps) or [])}")
     return tuple(levels)
-
-
-def stop_levels(deps: Mapping[str, Collection[str]]) -> Levels:
-    """The start levels reversed: a service stops before the services it requires."""
-    return tuple(reversed(start_levels(deps)))
 
 
 def find_cycle(deps: Mapping[str, Collection[str]]) -> list[str] | None:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from helix_init.services.graph import find_cycle, start_levels, stop_levels
+from helix_init.services.graph import find_cycle, start_levels
 
 
 def test_chain_starts_one_service_per_level() -> None:
@@ -25,11 +25,6 @@ def test_a_name_only_required_is_still_a_node() -> None:
 
 def test_empty_graph_has_no_levels() -> None:
     assert start_levels({}) == ()
-
-
-def test_stop_levels_are_start_levels_reversed() -> None:
-    deps = {"a": ["b"], "b": ["c"], "c": []}
-    assert stop_levels(deps) == (("a",), ("b",), ("c",))
 
 
 @pytest.mark.parametrize(
