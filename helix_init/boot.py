@@ -461,11 +461,11 @@ class Boot:
 
         hide = adopted.masker(self.settings.environ)
         procs = adopted.scan()
-        found = {}
+        found: dict[str, list[dict[str, object]]] = {}
         for step, sid in self.runner.left_running:
             left = adopted.members(procs, sid)
-            if left:
-                found[step] = adopted.describe(left, hide)
+            if left:  # a step's own session, and any its setsid'd daemons made
+                found.setdefault(step, []).extend(adopted.describe(left, hide))
         return found
 
     # -- stage 4 -------------------------------------------------------------

@@ -32,7 +32,7 @@ from helix_init import shellstep
 from helix_init.contenv import ENV_FILE_VAR, Exports, parse_env_file
 from helix_init.dropins import Step
 from helix_init.logsink import Log, follow_pipe
-from helix_init.procgroup import group_alive, signal_group
+from helix_init.procgroup import escaped_sessions, group_alive, live_processes, signal_group
 from helix_init.reaper import Child, Reaper, SpawnError
 from helix_init.settings import INIT_PID, OnStepFailure
 
@@ -196,7 +196,19 @@ class StepRunner:
                 " `helix-init status`, stopped with TERM and a grace at shutdown)"
             )
             self.left_running.append((name, child.pid))
+        self._adopt_escaped(name, child.pid)
         return _Ran(code, time.monotonic() - started, tuple(last), timed_out, None)
+
+    def _adopt_escaped(self, name: str, step_sid: int) -> None:
+        """Adopt, as the step's, the sessions its setsid'd daemons made (procgroup)."""
+        ours = {c.pid for c in self._reaper.running()}
+        known = {sid for _, sid in self.left_running} | {step_sid}
+        for sid in escaped_sessions(live_processes(), os.getpid(), ours, known):
+            self._log.info(
+                f"step {name}: left a daemon running in a session of its own (sid {sid},"
+                " setsid): adopted as the step's, stopped with TERM and a grace at shutdown"
+            )
+            self.left_running.append((name, sid))
 
     async def _wait(self, name: str, child: Child, timeout: float, started: float) -> bool:
         """True if the child ended within timeout seconds (0 = none); says every heartbeat

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import signal
+
 import pytest
 
 from tests.support.pid1 import PYTHON, Pid1
@@ -226,3 +229,33 @@ def test_a_step_that_leaves_a_background_process_does_not_hold_up_boot(pid1: Pid
     assert result.has("stopping what step 10-daemon.sh left running: TERM to sleep (pid")
     assert any(t.startswith("step 10-daemon.sh: sleep (pid") for t in result.init_texts())
     assert result.seconds < 5
+
+
+def test_a_daemon_that_setsids_away_from_its_step_is_adopted_as_the_steps(pid1: Pid1) -> None:
+    """`setsid`/`start-stop-daemon --background` leave the step's session: still the step's.
+
+    Without adoption such a daemon met only the final sweep and its short KILL
+    grace; adopted, it is listed under its step and gets TERM and a grace.
+    """
+    pidfile, termed = pid1.path("daemon.pid"), pid1.path("daemon-termed")
+    marker = pid1.path("cmd-running")
+    pid1.step(
+        "10-daemonize.sh",
+        f'setsid sh -c \'echo $$ > "{pidfile}"; trap "touch {termed}; exit 0" TERM;'
+        " while :; do sleep 0.1; done' </dev/null >/dev/null 2>&1 &\n"
+        f'while [ ! -s "{pidfile}" ]; do sleep 0.01; done\necho daemonized\n',
+    )
+    running = pid1.start("sh", "-c", f'touch "{marker}"; sleep 60')
+    running.wait_for_file(marker)
+    status = pid1.command("status", "--json")
+    running.signal(signal.SIGTERM)
+    result = running.wait(30)
+
+    assert result.code == 0, result.describe()
+    assert result.has("step 10-daemonize.sh: left a daemon running in a session of its own")
+    assert status.code == 0, status.describe()
+    left = json.loads(status.stdout)["adopted"]["10-daemonize.sh"]
+    assert int(pidfile.read_text()) in [p["pid"] for p in left], left
+    assert result.has("stopping what step 10-daemonize.sh left running: TERM to sh (pid")
+    assert termed.exists(), result.describe()  # TERM from the adoption, not the sweep
+    assert not result.has("the final sweep takes over"), result.describe()
