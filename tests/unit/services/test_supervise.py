@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from helix_init.cmd import RunAs
 from helix_init.logsink import Log
 from helix_init.services.backoff import RestartClock
 from helix_init.services.engine import ProcessInfo
-from helix_init.services.environ import ServiceEnv
+from helix_init.services.environ import ServiceEnv, Variable
 from helix_init.services.render import EnginePaths
 from helix_init.services.spec import Backoff, ServiceSpec
 from helix_init.services.state import State
@@ -47,7 +50,15 @@ class FakePrograms:
         self.runs[-1].terminate()
 
 
-def runner(tmp_path: Path, engine: FakePrograms, **spec: Any) -> tuple[ServiceRunner, list[str]]:
+Environment = Callable[[ServiceSpec, str | None, RunAs | None], ServiceEnv]
+
+
+def runner(
+    tmp_path: Path,
+    engine: FakePrograms,
+    environment: Environment = lambda s, n, r: ServiceEnv({}),
+    **spec: Any,
+) -> tuple[ServiceRunner, list[str]]:
     paths = EnginePaths(tmp_path / "run", tmp_path / "logs")
     paths.launch_dir.mkdir(parents=True)
     gave_up: list[str] = []
@@ -56,7 +67,7 @@ def runner(tmp_path: Path, engine: FakePrograms, **spec: Any) -> tuple[ServiceRu
         log=Log(stream=io.BytesIO()),
         engine=engine,
         paths=paths,
-        environment=lambda s, n, r: ServiceEnv({}),
+        environment=environment,
         ready_event=lambda name: None,
         changed=lambda: None,
         gave_up=lambda name, why: gave_up.append(why),
@@ -127,3 +138,42 @@ def test_a_stop_file_holds_it_and_its_removal_starts_it(tmp_path: Path) -> None:
         await r.stop("test over")
 
     asyncio.run(main())
+
+
+def test_the_launch_is_built_off_the_event_loop(tmp_path: Path) -> None:
+    """A 24,000-variable environment takes ~0.16 s to build and check: PID 1's loop runs meanwhile.
+
+    The environment waits for an event only a loop task sets: built on the
+    loop, it would wait its 5 s out, the loop blocked; in a worker thread the
+    loop sets it at once.
+    """
+    engine = FakePrograms(["sleep", "100"])
+    built = {f"V{i:05d}": Variable("v") for i in range(24_000)}
+    loop_ran = threading.Event()
+    builds: list[tuple[threading.Thread, bool]] = []
+
+    def environment(spec: ServiceSpec, notify: str | None, run_as: RunAs | None) -> ServiceEnv:
+        asking.set()
+        builds.append((threading.current_thread(), loop_ran.wait(5)))
+        return ServiceEnv(dict(built))
+
+    asking = threading.Event()
+    r, _ = runner(tmp_path, engine, environment)
+
+    async def main() -> None:
+        async def answer() -> None:
+            while not asking.is_set():
+                await asyncio.sleep(0.001)
+            loop_ran.set()
+
+        answering = asyncio.ensure_future(answer())
+        r.begin()
+        await until(lambda: r.state is State.READY)
+        await answering
+        await r.stop("test over")
+
+    asyncio.run(main())
+    assert builds and all(thread is not threading.main_thread() for thread, _ in builds)
+    assert all(in_time for _, in_time in builds)
+    launch = json.loads(r.ctx.paths.launch_file("svc").read_text())
+    assert len(launch["env"]) == 24_000
