@@ -338,10 +338,12 @@ class ServiceRunner:
         try:
             self.pid = await asyncio.shield(self._starting)
         except EngineError as exc:
+            self._starting = None
             return Event.SPAWN_FAILED, {"why": f"supervisord could not start it: {exc}"}
-        finally:
-            if self._starting.done():
-                self._starting = None
+        # Not in a `finally`: a stop can cancel this wait after the start has
+        # answered but before its pid is read here; the start is then done and
+        # only _adopt_spawned reads it (clearing it when done lost that pid).
+        self._starting = None
         self.started_at = time.time()
         self._track(self.pid)
         self._exit = _pid_exit(self.pid)

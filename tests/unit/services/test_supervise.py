@@ -34,9 +34,11 @@ class FakePrograms:
     def __init__(self, argv: list[str]) -> None:
         self.argv = argv
         self.runs: list[subprocess.Popen[bytes]] = []
+        self.on_start: Callable[[], None] = lambda: None  # as the start call answers
 
     async def start_program(self, name: str) -> ProcessInfo:
         self.runs.append(subprocess.Popen(self.argv, start_new_session=True))
+        self.on_start()
         return ProcessInfo("RUNNING", self.runs[-1].pid, 0)
 
     async def program(self, name: str) -> ProcessInfo:
@@ -108,6 +110,32 @@ def test_spawn_ready_kill_restart_and_stop(tmp_path: Path) -> None:
         assert r.state is State.STOPPED and not r.active
 
     asyncio.run(main())
+
+
+def test_a_stop_as_the_start_call_answers_still_stops_what_it_started(tmp_path: Path) -> None:
+    """The start call has answered, its waiter has not yet run, and a stop cancels that waiter.
+
+    The spawn forgot the answered start (its `finally` cleared it because it
+    was done), so the stop found nothing to stop and said "stopped" over a
+    live process (test_svc_stopping saw it under load, 1 run in 15).
+    """
+    engine = FakePrograms(["sleep", "100"])
+    r, _ = runner(tmp_path, engine)
+    stops: list[asyncio.Future[None]] = []
+
+    async def main() -> None:
+        engine.on_start = lambda: stops.append(asyncio.ensure_future(r.stop("now")))
+        r.begin()
+        await until(lambda: bool(stops))
+        await stops[0]
+        assert r.state is State.STOPPED
+        assert [run.poll() is not None for run in engine.runs] == [True], "stopped, yet running"
+
+    try:
+        asyncio.run(main())
+    finally:
+        for run in engine.runs:
+            run.kill()
 
 
 def test_a_one_shot_that_fails_with_a_budget_gives_up(tmp_path: Path) -> None:
