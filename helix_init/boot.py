@@ -2,14 +2,22 @@
 
 Runs in PID 1 as root. `Boot.run` reads as the table of contents:
 
-  stage 0  preflight   PID-1 duties first (reaping, signals) so nothing started
-                       later can leave a zombie; then every drop-in is validated
-                       before any side effect, so bad input starts nothing.
-  stage 1  cont-init   one-shot steps in order; their exports reach everything later.
+  stage 0  preflight   PID-1 duties first (reaping, signals: reaper.Duties) so
+                       nothing started later can leave a zombie or miss a signal;
+                       then every drop-in is validated before any side effect,
+                       so bad input starts nothing.
+  stage 1  cont-init   one-shot steps in order (steprunner.py); their exports
+                       reach everything later.
   stage 2  services    (services.d) started in dependency order, gated on readiness.
-  stage 3  main        the CMD, if any; its end ends the container.
+                       An s6-overlay image's oneshots that need longruns run once
+                       those are ready (s6/stage.py), still in this stage.
+  stage 3  running     the CMD, if any; its end ends the container.
   stage 4  shutdown    CMD, services in reverse order, cont-finish.d, then TERM and
-                       KILL for whatever is left, then the documented exit code.
+                       KILL for whatever is left (Duties.sweep), then the exit code.
+
+The stage is timeline.Stage; `helix-init status` shows it and when each stage
+and step began and how long it took (timeline.py). Control requests are
+dispatched by control.py to the handlers here; the run dir's names are rundir.py's.
 """
 
 from __future__ import annotations
@@ -33,19 +41,18 @@ from helix_init.exitcodes import Exit, from_wait_status
 from helix_init.logsink import Log
 from helix_init.problems import ConfigError, Problem
 from helix_init.procgroup import signal_group
-from helix_init.reaper import Child, Reaper, SpawnError, become_subreaper
+from helix_init.reaper import Child, Duties, Reaper, SpawnError
 from helix_init.rootfiles import temporary
 from helix_init.settings import CMD_USER, OnStepFailure, Settings
 from helix_init.settings.s6 import S6Config
 from helix_init.settings.sibling import problems_from_env
 from helix_init.steprunner import StepRunner, run_folder
+from helix_init.timeline import Stage, Timeline, seconds_since_exec
 
 if TYPE_CHECKING:  # services.d's parser and the engine client load only when services exist
     from helix_init.s6.stage import Runtime, S6Plan
     from helix_init.services.manager import ServiceManager
     from helix_init.services.spec import ServicePlan
-
-KILL_WAIT = 5.0  # after KILL, how long to wait for the kernel (a D-state process can stall)
 
 
 @dataclass(frozen=True)
@@ -109,7 +116,7 @@ class Boot:
         self.held = held
         self.loop = asyncio.get_running_loop()
         self.reaper = Reaper(self.loop, sigmask.keep_ignored(held.ignored if held else ()))
-        self.is_pid1 = os.getpid() == 1
+        self.duties = Duties(self.reaper, log, held, self.on_stop_signal, lambda: self.cmd)
         self.stop_requested = asyncio.Event()
         self.exit_code: int | None = None  # the first cause of the end wins
         self.cmd: Child | None = None
@@ -118,12 +125,39 @@ class Boot:
         self.exports = Exports(base)
         self.runner: StepRunner | None = None
         self.services: ServiceManager | None = None
-        self.stage = "preflight"
         self.s6: Runtime | None = None
+        self.timeline = Timeline(since_exec=seconds_since_exec())
+
+    @property
+    def stage(self) -> Stage:
+        return self.timeline.stage
 
     async def run(self, cmd: Sequence[str]) -> int:
-        # stage 0: reaping and signals before anything can start a child.
-        self.take_pid1_duties()
+        """The table of contents: the stages in order (the module docstring says what each is)."""
+        preflight = await self.preflight(cmd)  # stage 0
+        if isinstance(preflight, int):
+            return preflight  # bad drop-ins or an unusable run dir: nothing was started
+        plan, server = preflight
+        try:
+            await self.run_cont_init(plan)  # stage 1
+            if self.running():
+                await self.start_services(plan)  # stage 2
+            if self.running() and plan.s6 is not None and plan.s6.stages.late:
+                await self.run_late_oneshots(plan)  # s6-rc oneshots that need longruns
+            if self.running():
+                await self.run_main(plan)  # stage 3
+        finally:
+            server.close()
+            await self.shutdown(plan)  # stage 4, whatever happened above
+        code = Exit.OK if self.exit_code is None else self.exit_code
+        # s6-overlay: a finish script may have written the exit code to a file.
+        return self.s6.final_code(code) if self.s6 else code
+
+    # -- stage 0 -------------------------------------------------------------
+    async def preflight(self, cmd: Sequence[str]) -> tuple[BootPlan, asyncio.AbstractServer] | int:
+        """PID-1 duties first, then everything validated: the plan, or the exit code if bad."""
+        self.timeline.enter(Stage.PREFLIGHT)
+        self.duties.take()  # reaping and signals before anything can start a child
         try:
             plan = make_plan(self.settings, cmd)
         except ConfigError as exc:
@@ -136,7 +170,7 @@ class Boot:
         why = self.prepare_folders(plan)
         if why is None:
             try:
-                server = await control.serve(self.settings.sock_path, self.handle_control)
+                server = await control.serve(self.settings.sock_path, self.control_requests())
             except OSError as exc:
                 sock = self.settings.sock_path
                 why = f"HELIX_INIT_RUN_DIR: cannot serve {sock}: {exc.strerror or exc}"
@@ -150,48 +184,7 @@ class Boot:
         if why is not None:
             self.log.error(f"{why}; nothing was started (exit {Exit.CANT_CREATE.value})")
             return Exit.CANT_CREATE
-        try:
-            # stage 1: cont-init.d
-            await self.run_cont_init(plan)
-            # stage 2: services, in dependency order; the CMD waits for their readiness.
-            if self.running():
-                await self.start_services(plan)
-            # s6-rc oneshots that need longruns: once the services are ready.
-            if self.running() and plan.s6 is not None and plan.s6.stages.late:
-                await self.run_late_oneshots(plan)
-            # stage 3: the CMD, until it ends, a stop is requested, or an essential service ends.
-            if self.running():
-                await self.run_main(plan)
-        finally:
-            server.close()
-            # stage 4: shutdown, whatever happened above.
-            await self.shutdown(plan)
-        code = Exit.OK if self.exit_code is None else self.exit_code
-        # s6-overlay: a finish script may have written the exit code to a file.
-        return self.s6.final_code(code) if self.s6 else code
-
-    # -- stage 0 -------------------------------------------------------------
-    def take_pid1_duties(self) -> None:
-        self.reaper.start()
-        if not self.is_pid1:
-            if become_subreaper():
-                self.log.info(
-                    f"not PID 1 (pid {os.getpid()}): running as child subreaper for our descendants"
-                )
-            else:
-                self.log.warn("not PID 1 and could not become a subreaper; orphans go elsewhere")
-        for stop in sigmask.STOP:
-            self.loop.add_signal_handler(stop, self.on_stop_signal, stop)
-        for sig in sigmask.FORWARDED:
-            self.loop.add_signal_handler(sig, self.forward_signal, sig)
-        if self.held is not None:  # what arrived while held is acted on before anything starts
-            sigmask.release(self.held, self.on_signal)
-
-    def on_signal(self, sig: int) -> None:
-        if sig in sigmask.STOP:
-            self.on_stop_signal(sig)
-        else:
-            self.forward_signal(sig)
+        return plan, server
 
     def on_stop_signal(self, sig: int) -> None:
         if self.stop_requested.is_set():
@@ -201,15 +194,6 @@ class Boot:
         self.stop_requested.set()
         if self.runner is not None:
             self.runner.stop_current()
-
-    def forward_signal(self, sig: int) -> None:
-        if self.cmd is not None and self.cmd.running:
-            try:
-                os.kill(self.cmd.pid, sig)
-            except ProcessLookupError:
-                pass
-        else:
-            self.log.debug(f"got {sigmask.name(sig)}; no CMD running to forward it to")
 
     def prepare_folders(self, plan: BootPlan) -> str | None:
         """Make HELIX_INIT_RUN_DIR ours again, and the service log folder; why not, if we cannot.
@@ -249,6 +233,7 @@ class Boot:
 
     # -- stage 1 -------------------------------------------------------------
     async def run_cont_init(self, plan: BootPlan) -> None:
+        self.timeline.enter(Stage.CONT_INIT)
         s = self.settings
         shell = _which("bash") or "/bin/sh"
         s6 = self.s6
@@ -261,6 +246,9 @@ class Boot:
             s.step_prelude,
             heartbeat=s.step_heartbeat,
             after_step=(lambda name: s6.after_step(self.exports, name)) if s6 else None,
+        )
+        self.runner.on_step = lambda step, started, result: self.timeline.step(
+            self.stage, step.name, started, result.seconds, "ok" if result.ok else result.describe()
         )
         await self.runner.source_prelude(s.step_timeout)
         outcome = await run_folder(
@@ -292,7 +280,7 @@ class Boot:
 
     # -- stage 2 -------------------------------------------------------------
     async def start_services(self, plan: BootPlan) -> None:
-        self.stage = "services"
+        self.timeline.enter(Stage.SERVICES)
         if not plan.services.services:
             self.settings.ready_path.write_text(f"{time.time():.3f}\n")
             return
@@ -372,7 +360,7 @@ class Boot:
 
     # -- stage 3 -------------------------------------------------------------
     async def run_main(self, plan: BootPlan) -> None:
-        self.stage = "running"
+        self.timeline.enter(Stage.RUNNING)
         waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self.stop_requested.wait())]
         if self.services is not None:
             waits.append(self.services.ended)  # type: ignore[arg-type]
@@ -423,34 +411,44 @@ class Boot:
                 self.log.error(f"stopping the container: {why} (exit {code})")
 
     # -- operators ---------------------------------------------------------------
-    async def handle_control(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Answer the CLI on the control socket (see control.py)."""
-        what = request.get("cmd")
-        if what == "status":
-            return {"ok": True, "status": self.status()}
-        if what == "env":
-            if self.services is None:
-                return {"ok": False, "error": f"no services (stage {self.stage})"}
-            ok, answer = self.services.describe_environment(str(request.get("service", "")))
-            return {"ok": True, "env": answer} if ok else {"ok": False, "error": answer}
-        if what in ("start", "stop", "restart"):
-            if self.services is None or self.stage not in ("services", "running"):
-                return {"ok": False, "error": f"no services to control (stage {self.stage})"}
-            ok, message = await self.services.control(what, str(request.get("service", "")))
-            return {"ok": ok, "message" if ok else "error": message}
-        return {"ok": False, "error": f"unknown request {what!r}"}
+    def control_requests(self) -> control.Requests:
+        """What the CLI may ask on the control socket (dispatched by control.py)."""
+        return {
+            "status": self.on_status,
+            "env": self.on_env,
+            "start": self.on_service_control,
+            "stop": self.on_service_control,
+            "restart": self.on_service_control,
+        }
+
+    async def on_status(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "status": self.status()}
+
+    async def on_env(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self.services is None:
+            return {"ok": False, "error": f"no services (stage {self.stage.value})"}
+        ok, answer = self.services.describe_environment(str(request.get("service", "")))
+        return {"ok": True, "env": answer} if ok else {"ok": False, "error": answer}
+
+    async def on_service_control(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self.services is None or self.stage not in (Stage.SERVICES, Stage.RUNNING):
+            return {"ok": False, "error": f"no services to control (stage {self.stage.value})"}
+        what = str(request["cmd"])
+        ok, message = await self.services.control(what, str(request.get("service", "")))
+        return {"ok": ok, "message" if ok else "error": message}
 
     def status(self) -> dict[str, Any]:
         services = self.services.status() if self.services is not None else None
-        ready = self.stage == "running" and (services is None or bool(services["ready"]))
+        ready = self.stage is Stage.RUNNING and (services is None or bool(services["ready"]))
         return {
-            "stage": self.stage,
+            "stage": self.stage.value,
             "ready": ready,
             "pid": os.getpid(),
             "cmd": {"pid": self.cmd.pid, "running": self.cmd.running} if self.cmd else None,
             "exports": {name: step for name, (_v, step) in self.exports.carried.items()},
             "adopted": self.adopted_status(),
             "services": services,
+            "timeline": self.timeline.to_json(),
         }
 
     def adopted_status(self) -> dict[str, list[dict[str, object]]]:
@@ -471,7 +469,7 @@ class Boot:
     # -- stage 4 -------------------------------------------------------------
     async def shutdown(self, plan: BootPlan) -> None:
         started = time.monotonic()
-        self.stage = "shutdown"
+        self.timeline.enter(Stage.SHUTDOWN)
         self.settings.ready_path.unlink(missing_ok=True)
         await self.stop_cmd()
         if self.services is not None:
@@ -488,7 +486,7 @@ class Boot:
                 budget=self.settings.finish_timeout or 0.0,
             )
         await self.stop_adopted()
-        await self.sweep()
+        await self.duties.sweep(self.settings.kill_gracetime)
         code = Exit.OK if self.exit_code is None else self.exit_code
         self.log.info(f"shutdown complete in {time.monotonic() - started:.2f}s; exit code {code}")
 
@@ -515,45 +513,6 @@ class Boot:
         for step, sid in reversed(left):
             grace = self.settings.adopted_gracetime
             await adopted.stop_step(step, sid, self.log, grace, hide)
-
-    async def sweep(self) -> None:
-        """TERM everything still running, KILL after HELIX_INIT_KILL_GRACETIME."""
-        if not self.reaper.has_children():
-            return
-        self.log.info("sending TERM to the remaining processes")
-        self._signal_rest(signal.SIGTERM)
-        deadline = time.monotonic() + self.settings.kill_gracetime
-        while self.reaper.has_children() and time.monotonic() < deadline:
-            self.reaper.reaped.clear()
-            try:
-                await asyncio.wait_for(self.reaper.reaped.wait(), deadline - time.monotonic())
-            except TimeoutError:
-                break
-        if self.reaper.has_children():
-            self.log.warn("processes left after the kill grace time; sending KILL")
-            self._signal_rest(signal.SIGKILL)
-            deadline = time.monotonic() + KILL_WAIT
-            while self.reaper.has_children() and time.monotonic() < deadline:
-                self.reaper.reaped.clear()
-                try:
-                    await asyncio.wait_for(self.reaper.reaped.wait(), 0.5)
-                except TimeoutError:
-                    continue
-
-    def _signal_rest(self, sig: signal.Signals) -> None:
-        if self.is_pid1:
-            try:
-                os.kill(-1, sig)  # every process in our PID namespace but us
-            except ProcessLookupError:
-                pass
-            return
-        import psutil  # only here: a subreaper must not kill(-1) the outer world
-
-        for proc in psutil.Process().children(recursive=True):
-            try:
-                proc.send_signal(sig)
-            except psutil.Error:
-                pass
 
 
 def _which(program: str) -> str | None:

@@ -3,6 +3,9 @@
 The server runs in PID 1 on HELIX_INIT_RUN_DIR/control.sock (mode 0600, so the
 kernel refuses anyone but root); the client is what `helix-init status`,
 `health`, `start|stop|restart` use. One JSON request line, one JSON answer line.
+A request names what it asks in "cmd"; the server dispatches it to the
+handler the init registered for that name (boot.py: Boot.control_requests),
+and answers an unknown one itself.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ import asyncio
 import json
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+Requests = Mapping[str, Handler]  # "cmd" -> its handler
 MAX_REQUEST = 64 * 1024
 
 
@@ -27,7 +31,16 @@ class NoPermission(ControlError):
     """Not root: the control socket is root only."""
 
 
-async def serve(path: Path, handle: Handler) -> asyncio.AbstractServer:
+async def dispatch(requests: Requests, request: dict[str, Any]) -> dict[str, Any]:
+    """The answer to one request: its handler's, or why there is none."""
+    what = request.get("cmd")
+    handler = requests.get(what) if isinstance(what, str) else None
+    if handler is None:
+        return {"ok": False, "error": f"unknown request {what!r}"}
+    return await handler(request)
+
+
+async def serve(path: Path, requests: Requests) -> asyncio.AbstractServer:
     path.unlink(missing_ok=True)
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -37,7 +50,7 @@ async def serve(path: Path, handle: Handler) -> asyncio.AbstractServer:
                 request = json.loads(line[:MAX_REQUEST])
                 if not isinstance(request, dict):
                     raise ValueError("not an object")
-                answer = await handle(request)
+                answer = await dispatch(requests, request)
             except ValueError as exc:
                 answer = {"ok": False, "error": f"bad request: {exc}"}
             writer.write(json.dumps(answer).encode() + b"\n")

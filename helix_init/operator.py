@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from helix_init import control
+from helix_init import control, rundir
 from helix_init.boot import BootPlan, make_plan
 from helix_init.exitcodes import Exit
 from helix_init.problems import ConfigError
@@ -143,6 +143,10 @@ def status(settings: Settings, as_json: bool) -> int:
         print(json.dumps(st, indent=2))
         return Exit.OK
     print(f"stage: {st['stage']}   ready: {'yes' if st['ready'] else 'no'}   init pid: {st['pid']}")
+    if st.get("timeline"):
+        from helix_init.timeline import summary
+
+        print(summary(st["timeline"]))
     services = st.get("services") or {}
     header = ("SERVICE", "STATE", "READY", "PID", "UPTIME", "RESTARTS", "CPU", "RSS", "FDS")
     rows = [(*header, "LAST EXIT / NOTE")]
@@ -219,7 +223,7 @@ def _docker_facts(settings: Settings) -> dict[str, Any] | None:
     is the preflight's.
     """
     try:
-        facts = json.loads((settings.run_dir / "facts.json").read_text())
+        facts = json.loads((settings.run_dir / rundir.FACTS).read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(facts, dict):
@@ -232,7 +236,7 @@ def _dns_status(settings: Settings) -> dict[str, Any] | None:
     from helix_init.dns.plan import DnsPlan
 
     try:
-        plan = DnsPlan.from_json((settings.run_dir / "dns.json").read_text())
+        plan = DnsPlan.from_json((settings.run_dir / rundir.DNS).read_text())
     except (OSError, ConfigError):
         return None
     status: dict[str, Any] = {
@@ -243,7 +247,7 @@ def _dns_status(settings: Settings) -> dict[str, Any] | None:
         "reason": plan.reason,
     }
     try:
-        counters = json.loads((settings.run_dir / "dns-relay.stats.json").read_text())
+        counters = json.loads((settings.run_dir / rundir.RELAY_STATS).read_text())
     except (OSError, ValueError):
         counters = None
     if isinstance(counters, dict):

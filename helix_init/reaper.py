@@ -1,6 +1,12 @@
-"""PID-1 duties: the one owner of waitpid(-1), the one place children are spawned.
+"""PID-1 duties: reaping, signals held and forwarded, the final sweep; all children spawned here.
 
-Runs in PID 1 (or as a child subreaper below another init). Why this shape:
+Runs in PID 1 (or as a child subreaper below another init). `Duties` is what
+PID 1 owes everything below it, as tini does: reap every child (Reaper, the
+one owner of waitpid(-1)), act on TERM/INT and forward every other signal to
+the CMD (sigmask.py holds them until the handlers exist), and at the end TERM
+then KILL whatever is left (`sweep`).
+
+Why the Reaper's shape:
 the init must reap orphans it never started, and must also learn the exit
 status of the children it did start (steps, supervisord, the CMD). Two
 waiters on the same children lose statuses to each other, so nothing else in
@@ -27,14 +33,17 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from helix_init import sigmask
+from helix_init.logsink import Log
 
 PR_SET_CHILD_SUBREAPER = 36
 _HELD_EXITS = 256
+KILL_WAIT = 5.0  # after KILL, how long to wait for the kernel (a D-state process can stall)
 
 
 class SpawnError(Exception):
@@ -110,6 +119,7 @@ class Reaper:
     def __init__(
         self, loop: asyncio.AbstractEventLoop, child_setup: Callable[[], None] | None = None
     ) -> None:
+        self.loop = loop
         self._loop = loop
         # Run in every child before its exec (sigmask.keep_ignored: what the
         # caller had ignored stays ignored); None, the usual case, keeps vfork.
@@ -260,3 +270,97 @@ class Reaper:
 
     def running(self) -> list[Child]:
         return list(self._children.values())
+
+
+class Duties:
+    """PID 1's duties to everything below it; boot's stage 0 takes them, its stage 4 sweeps."""
+
+    def __init__(
+        self,
+        reaper: Reaper,
+        log: Log,
+        held: sigmask.Held | None,
+        on_stop: Callable[[int], None],
+        cmd: Callable[[], Child | None],
+    ) -> None:
+        self.reaper = reaper
+        self._log = log
+        self._held = held
+        self._on_stop = on_stop  # TERM, INT: the init's graceful stop
+        self._cmd = cmd  # where every other signal goes
+        self.is_pid1 = os.getpid() == 1
+
+    def take(self) -> None:
+        """Reap, handle and forward signals; what arrived while held is acted on first."""
+        loop = self.reaper.loop
+        self.reaper.start()
+        if not self.is_pid1:
+            if become_subreaper():
+                self._log.info(
+                    f"not PID 1 (pid {os.getpid()}): running as child subreaper for our descendants"
+                )
+            else:
+                self._log.warn("not PID 1 and could not become a subreaper; orphans go elsewhere")
+        for stop in sigmask.STOP:
+            loop.add_signal_handler(stop, self._on_stop, stop)
+        for sig in sigmask.FORWARDED:
+            loop.add_signal_handler(sig, self.forward, sig)
+        if self._held is not None:
+            sigmask.release(self._held, self._on_signal)
+
+    def _on_signal(self, sig: int) -> None:
+        if sig in sigmask.STOP:
+            self._on_stop(sig)
+        else:
+            self.forward(sig)
+
+    def forward(self, sig: int) -> None:
+        """To the CMD's process (not its group, as tini without -g); dropped without a CMD."""
+        cmd = self._cmd()
+        if cmd is not None and cmd.running:
+            try:
+                os.kill(cmd.pid, sig)
+            except ProcessLookupError:
+                pass
+        else:
+            self._log.debug(f"got {sigmask.name(sig)}; no CMD running to forward it to")
+
+    async def sweep(self, grace: float) -> None:
+        """TERM everything still running, KILL after `grace` (HELIX_INIT_KILL_GRACETIME)."""
+        reaper = self.reaper
+        if not reaper.has_children():
+            return
+        self._log.info("sending TERM to the remaining processes")
+        self._signal_rest(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while reaper.has_children() and time.monotonic() < deadline:
+            reaper.reaped.clear()
+            try:
+                await asyncio.wait_for(reaper.reaped.wait(), deadline - time.monotonic())
+            except TimeoutError:
+                break
+        if reaper.has_children():
+            self._log.warn("processes left after the kill grace time; sending KILL")
+            self._signal_rest(signal.SIGKILL)
+            deadline = time.monotonic() + KILL_WAIT
+            while reaper.has_children() and time.monotonic() < deadline:
+                reaper.reaped.clear()
+                try:
+                    await asyncio.wait_for(reaper.reaped.wait(), 0.5)
+                except TimeoutError:
+                    continue
+
+    def _signal_rest(self, sig: signal.Signals) -> None:
+        if self.is_pid1:
+            try:
+                os.kill(-1, sig)  # every process in our PID namespace but us
+            except ProcessLookupError:
+                pass
+            return
+        import psutil  # only here: a subreaper must not kill(-1) the outer world
+
+        for proc in psutil.Process().children(recursive=True):
+            try:
+                proc.send_signal(sig)
+            except psutil.Error:
+                pass

@@ -18,9 +18,9 @@ ENV_FILE = "env.json"  # what cont-init exported, root only
 SUPERVISORD_CONF = "supervisord.conf"
 SUPERVISOR_SOCK = "supervisor.sock"
 SUPERVISORD_PID = "supervisord.pid"
-LAUNCH_DIR = "services"  # NAME.json: what a service is started with, root only
+LAUNCH_DIR = "services"  # NAME.sh, NAME.json: what a service is started with, root only
 NOTIFY_DIR = "notify"  # NAME.sock: a service's sd_notify socket
-# The built-in steps' (helix_init/builtin/), kept across boots: later steps and services read them
+# The built-in steps' (helix_init/builtin/, through dind/paths.py), kept across boots
 FACTS = "facts.json"  # what preflight found: can this level run dockerd?
 DNS = "dns.json"  # the DNS plan (the relay reads it)
 RELAY_STATS = "dns-relay.stats.json"  # the relay's counters, for `helix-init status`

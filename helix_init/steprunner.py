@@ -96,6 +96,8 @@ class StepRunner:
         # (step name, session id) of steps that left processes running (adopted.py)
         self.left_running: list[tuple[str, int]] = []
         self._after_step = after_step  # s6: keeps /run/s6/container_environment in step
+        # Told of every finished step: (step, when it began on time.monotonic, result).
+        self.on_step: Callable[[Step, float, StepResult], None] | None = None
 
     async def source_prelude(self, timeout: float) -> None:
         """Source the prelude once, before the first step: record what it exports and defines."""
@@ -119,6 +121,7 @@ class StepRunner:
 
     async def run(self, step: Step, timeout: float) -> StepResult:
         """Run one step to its end; timeout 0 = none."""
+        began = time.monotonic()
         env_file = self._state_dir / f"{step.name}.env"
         env = self._new_env_file(env_file)
         argv = list(step.argv) if step.argv else [str(step.path)]
@@ -138,6 +141,8 @@ class StepRunner:
         if self._after_step is not None and ran.code is not None:
             self._after_step(step.name)
         self._log.info(f"step {step.name}: {result.describe()} in {ran.seconds:.2f}s")
+        if self.on_step is not None:
+            self.on_step(step, began, result)
         return result
 
     def _new_env_file(self, env_file: Path) -> dict[str, str]:

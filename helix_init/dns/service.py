@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from helix_init import rundir
 from helix_init.dns.plan import DnsPlan
 from helix_init.exitcodes import Exit
 from helix_init.settings import Settings
 
 
 def _plan(env: Mapping[str, str]) -> DnsPlan:
-    path = Settings.from_env(env).run_dir / "dns.json"
+    path = Settings.from_env(env).run_dir / rundir.DNS
     return DnsPlan.from_json(path.read_text(), str(path))
 
 
@@ -30,5 +31,5 @@ def relay(env: Mapping[str, str]) -> int:
     argv = ["--listen", listen, "--freebind"]
     for upstream in plan.upstreams:
         argv += ["--upstream", upstream]
-    argv += ["--stats", str(Settings.from_env(env).run_dir / "dns-relay.stats.json")]
+    argv += ["--stats", str(Settings.from_env(env).run_dir / rundir.RELAY_STATS)]
     return relay_mod.main(argv)

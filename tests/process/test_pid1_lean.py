@@ -54,6 +54,7 @@ HELIX_INIT = {
     "helix_init.shellstep",
     "helix_init.sigmask",
     "helix_init.steprunner",
+    "helix_init.timeline",
     "helix_init.usersetup",
 }
 # Top-level standard-library packages it may have loaded: asyncio and what it

@@ -84,7 +84,8 @@ def init_server(tmp_path: Path) -> Iterator[tuple[Path, list[dict[str, Any]]]]:
         return {"ok": request.get("service") == "svc-a", "error": "no such service"}
 
     async def main() -> None:
-        server = await control.serve(tmp_path / "control.sock", handle)
+        requests = {cmd: handle for cmd in ("status", "start", "stop", "restart")}
+        server = await control.serve(tmp_path / "control.sock", requests)
         ready.set()
         async with server:
             await server.serve_forever()
