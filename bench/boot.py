@@ -1,0 +1,274 @@
+"""Bench, not a test: a lean, fast PID 1 (issue 18) against the anchors it must stay near.
+
+    .venv/bin/python bench/boot.py [--runs 10] [--json FILE]
+
+Runs as root. Every figure is helix-init beside an anchor run interleaved with
+it (drift hits both alike), each as PID 1 of a new PID namespace:
+
+  true        `helix-init -- true`, exec of unshare -> its exit; anchor: the same
+              interpreter spawning `true` (`python -c 'subprocess.call(["true"])'`)
+              and tini. Target: <= 1.5x the interpreter.
+  rss         VmRSS of PID 1 once booted and idle (empty drop-in folders, the CMD
+              blocked on a fifo); anchor: the same interpreter, idle. Target: <= 1.4x.
+  early_term  TERM to PID 1 30 ms after exec (`helix-init -- sleep 20`): exit time
+              and how many TERMs were lost (a lost one waits out the 20 s; cut at 5 s);
+              anchor: tini.
+  wrapper     CPU (user+sys) of one service start's wrapper, exec -> the service's
+              exec (`true`): svcexec.py under `python -I -S`; anchor: a plain
+              fork+exec of `true` (what s6-supervise spends). Target: <= 10 ms.
+  breakdown   `helix-init status --json`'s timeline of a process-tier boot (a
+              built-in step forked, a *.sh step, one service): where the time goes
+              without Docker. The level-1 figures need an engine: bench/nest.py.
+
+The interpreter is the venv's python (a link to the real binary, TESTBED.md);
+helix-init runs through its console script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import (
+    HELIX_INIT,
+    PYTHON,
+    REPO,
+    UNSHARE,
+    fresh,
+    helix_env,
+    init_pid,
+    progress,
+    stats,
+    vm_rss_kib,
+    wait_until,
+)
+
+SPAWN_TRUE = "import subprocess, sys; sys.exit(subprocess.call(['true']))"
+IDLE = "import signal, sys; open(sys.argv[1], 'w').close(); signal.pause()"  # marker, idle
+LOST_AFTER = 5.0
+SVCEXEC = REPO / "helix_init" / "services" / "svcexec.py"
+
+
+def exec_to_exit(argv: list[str], env: dict[str, str], work: Path) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [*UNSHARE, *argv], env=env, cwd=work, stdin=subprocess.DEVNULL, capture_output=True
+    )
+    took = (time.perf_counter() - started) * 1000
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[0]} exited {done.returncode}: {done.stderr[-2000:]!r}")
+    return took
+
+
+def idle_rss(argv: list[str], env: dict[str, str], work: Path, own_marker: bool) -> float:
+    """MiB of PID 1, idle: once the CMD (or, own_marker, PID 1 itself) has written its marker."""
+    marker = work / "idle"
+    marker.unlink(missing_ok=True)
+    cmd = [] if own_marker else ["sh", "-c", f'touch "{marker}"; exec sleep 100000']
+    proc = subprocess.Popen(
+        [*UNSHARE, *argv, *([str(marker)] if own_marker else cmd)],
+        env=env,
+        cwd=work,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(marker.exists, "PID 1 (or its CMD) to start", proc)
+        pid = init_pid(proc.pid)
+        assert pid is not None
+        wait_until(lambda: _sleeping(pid), "PID 1 to go idle", proc)
+        return vm_rss_kib(pid) / 1024
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _sleeping(pid: int) -> bool:
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return state == "S"
+
+
+def early_term(argv: list[str], env: dict[str, str], work: Path) -> tuple[float, str]:
+    """Seconds from TERM (30 ms after exec) to PID 1's exit (LOST_AFTER when it was lost),
+    and where PID 1 was when TERM came: "handled", "held" or "before" (neither yet: the
+    interpreter had not reached the entry point's first statement)."""
+    proc = subprocess.Popen(
+        [*UNSHARE, *argv, "sleep", "20"],
+        env=env,
+        cwd=work,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        found: list[int] = []
+
+        def execed() -> bool:
+            pid = init_pid(proc.pid)
+            if pid is None:
+                return False
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if words[0].endswith(b"unshare"):
+                return False  # not yet: unshare's child before its exec
+            found.append(pid)
+            return True
+
+        wait_until(execed, "the init's exec", proc)
+        time.sleep(0.03)  # the scenario: `docker stop` right after `docker run`
+        where = _term_state(found[0])
+        sent = time.perf_counter()
+        os.kill(found[0], signal.SIGTERM)
+        try:
+            proc.wait(LOST_AFTER)
+        except subprocess.TimeoutExpired:
+            return LOST_AFTER, where
+        return time.perf_counter() - sent, where
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _term_state(pid: int) -> str:
+    fields = dict(
+        line.split(":\t", 1)
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if ":\t" in line
+    )
+    bit = 1 << (signal.SIGTERM - 1)
+    if int(fields["SigCgt"], 16) & bit:
+        return "handled"
+    return "held" if int(fields["SigBlk"], 16) & bit else "before"
+
+
+def wrapper_cpu_ms(argv: list[str]) -> float:
+    """CPU of argv up to its exec of `true` and of `true` itself (children's rusage)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000
+
+
+def breakdown(work: Path) -> dict[str, Any]:
+    """The timeline of one process-tier boot, read while its CMD runs."""
+    fresh(work)
+    env = helix_env(work)
+    for sub in ("cont-init.d", "services.d"):
+        (work / sub).mkdir()
+    user = work / "cont-init.d" / "05-user"
+    user.write_text(f"#!/bin/sh\nexec {HELIX_INIT} step user\n")
+    user.chmod(0o755)
+    (work / "cont-init.d" / "10-hello.sh").write_text("echo hello\n")
+    (work / "services.d" / "idle.toml").write_text('command = ["sleep", "100000"]\n')
+    marker = work / "cmd-running"
+    proc = subprocess.Popen(
+        [*UNSHARE, str(HELIX_INIT), "sh", "-c", f'touch "{marker}"; exec sleep 100000'],
+        env=env,
+        cwd=work,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(marker.exists, "the CMD", proc)
+        done = subprocess.run(
+            [str(HELIX_INIT), "status", "--json"], env=env, capture_output=True, check=True
+        )
+        timeline: dict[str, Any] = json.loads(done.stdout)["timeline"]
+        return timeline
+    finally:
+        pid = init_pid(proc.pid)
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--json", type=Path, help="also write every sample here (JSON)")
+    opts = parser.parse_args()
+    tini = shutil.which("tini")
+    samples: dict[str, dict[str, list[float]]] = {}
+    term_states: list[str] = []  # where helix-init was when each early TERM came
+
+    def add(figure: str, who: str, value: float) -> None:
+        samples.setdefault(figure, {}).setdefault(who, []).append(value)
+
+    with tempfile.TemporaryDirectory(prefix="helix-init-bench-boot.") as tmp:
+        work = Path(tmp)
+        env = helix_env(work)
+        helix = [str(HELIX_INIT)]
+        launch = work / "launch.json"
+        launch.write_text(
+            json.dumps(
+                {
+                    "name": "bench",
+                    "argv": ["true"],
+                    "env": {"PATH": os.environ.get("PATH", os.defpath)},
+                    "secret_files": {},
+                    "uid": None,
+                    "gid": None,
+                    "groups": [],
+                    "cwd": None,
+                }
+            )
+        )
+        exec_to_exit([*helix, "true"], env, work)  # warm the page cache; not counted
+        for i in range(opts.runs):
+            progress(f"boot.py: round {i + 1} of {opts.runs}")
+            add("true_ms", "helix-init", exec_to_exit([*helix, "--", "true"], env, work))
+            add("true_ms", "interpreter", exec_to_exit([PYTHON, "-c", SPAWN_TRUE], env, work))
+            if tini:
+                add("true_ms", "tini", exec_to_exit([tini, "--", "true"], env, work))
+            add("rss_mib", "helix-init", idle_rss(helix, env, work, own_marker=False))
+            add(
+                "rss_mib", "interpreter", idle_rss([PYTHON, "-c", IDLE], env, work, own_marker=True)
+            )
+            took, where = early_term(helix, env, work)
+            add("early_term_s", "helix-init", took)
+            term_states.append(where)
+            if tini:
+                add("early_term_s", "tini", early_term([tini, "--"], env, work)[0])
+            svcexec = [PYTHON, "-I", "-S", str(SVCEXEC), str(launch)]
+            add("wrapper_cpu_ms", "svcexec", wrapper_cpu_ms(svcexec))
+            add("wrapper_cpu_ms", "fork+exec", wrapper_cpu_ms(["true"]))
+        timeline = breakdown(work / "breakdown")
+
+    results = {fig: {who: stats(v) for who, v in by.items()} for fig, by in samples.items()}
+    lost = {
+        who: sum(v >= LOST_AFTER for v in vals) for who, vals in samples["early_term_s"].items()
+    }
+    data = {
+        "settings": {"runs": opts.runs, "lost_after_s": LOST_AFTER, "python": PYTHON},
+        "results": results,
+        "early_term_lost": lost,
+        "early_term_found": {w: term_states.count(w) for w in ("before", "held", "handled")},
+        "breakdown": timeline,
+    }
+    for fig, by in results.items():
+        print(fig, {who: round(s["median"], 3) for who, s in by.items()}, file=sys.stderr)
+    print("early TERM lost:", lost, "helix-init was:", data["early_term_found"], file=sys.stderr)
+    print("breakdown:", json.dumps(timeline), file=sys.stderr)
+    if opts.json:
+        opts.json.parent.mkdir(parents=True, exist_ok=True)
+        opts.json.write_text(json.dumps(data, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
