@@ -10,6 +10,9 @@ this file alone turns it into rows (FIGURES says where each row's numbers are):
 
   pid1       bench.pid1          helix-init, tini, dumb-init as PID 1: RSS, exec -> CMD
   pid1_rss   bench.pid1_rss      s6-svscan, supervisord (no programs) as PID 1: RSS
+  boot       bench.boot          `helix-init -- true`, idle RSS (vs the bare interpreter),
+                                 TERM 30 ms after exec (vs tini), the service wrapper's
+                                 CPU per start (vs fork+exec), a process-tier breakdown
   services   bench.services      5 services: stack RSS/PSS, boot, READY, restart after
                                  kill -9, idle CPU, log throughput (vs supervisord, s6)
   backoff    bench.backoff       delays under a crash loop (vs supervisord, s6)
@@ -75,6 +78,7 @@ def parts(idle: float) -> list[Part]:
     return [
         Part("pid1", "pid1", ["--runs", "10"], ["--runs", "3"]),
         Part("pid1_rss", "pid1_rss", ["--runs", "5"], ["--runs", "2"]),
+        Part("boot", "boot", ["--runs", "10"], ["--runs", "3"]),
         Part(
             "services",
             "services",
@@ -296,6 +300,26 @@ def _dns_runs(runs: Runs) -> str:
     return f"{len(runs['dns'])} run(s) of {first(runs, 'dns')['queries']:,} queries"
 
 
+def _early_term(row: Row, runs: Runs) -> None:
+    data = first(runs, "boot")
+    lost, found, n = data["early_term_lost"], data["early_term_found"], data["settings"]["runs"]
+    row.helix += (
+        f"; lost {lost['helix-init']} of {n} (TERM came: {found['before']} before the entry "
+        f"point's first statement, {found['held']} while held, {found['handled']} once handled)"
+    )
+    row.note = f"a lost TERM counts as {data['settings']['lost_after_s']:g} s"
+
+
+def _breakdown(row: Row, runs: Runs) -> None:
+    timeline = first(runs, "boot")["breakdown"]
+    stages = ", ".join(
+        f"{s['stage']} {s.get('seconds', s.get('seconds_so_far', 0.0)):.2f}s"
+        for s in timeline.get("stages", [])
+    )
+    steps = ", ".join(f"{s['step']} {s['seconds']:.2f}s" for s in timeline.get("steps", []))
+    row.helix = f"{stages}; steps: {steps}"
+
+
 def figures(idle: float) -> list[Figure]:
     svc = ("supervisord", "s6")
     direct = ("program → file directly", "services:results.log_direct_lines_per_s.helix-init")
@@ -320,6 +344,56 @@ def figures(idle: float) -> list[Figure]:
             stacks("pid1", "results.{}.start_ms", "tini", "dumb-init"),
             ".1f",
             "ms",
+        ),
+        Figure(
+            fixed(
+                "`helix-init -- true`, exec → exit (interpreter: the same python spawning `true`)"
+            ),
+            "boot:results.true_ms.helix-init",
+            stacks("boot", "results.true_ms.{}", "interpreter", "tini"),
+            ".0f",
+            "ms",
+        ),
+        Figure(
+            fixed("PID-1 RSS, booted and idle, against the bare interpreter"),
+            "boot:results.rss_mib.helix-init",
+            stacks(
+                "boot",
+                "results.rss_mib.{}",
+                "interpreter",
+                label={"interpreter": "the same interpreter idle"},
+            ),
+            ".1f",
+            "MiB",
+        ),
+        Figure(
+            fixed("TERM 30 ms after exec → PID 1 exits (`helix-init -- sleep 20`)"),
+            "boot:results.early_term_s.helix-init",
+            stacks("boot", "results.early_term_s.{}", "tini"),
+            ".3f",
+            "s",
+            _early_term,
+        ),
+        Figure(
+            fixed("CPU per service start: the wrapper, exec → the service's exec"),
+            "boot:results.wrapper_cpu_ms.launch script",
+            stacks(
+                "boot",
+                "results.wrapper_cpu_ms.{}",
+                "svcexec",
+                "fork+exec",
+                label={"fork+exec": "fork+exec (s6-supervise)", "svcexec": "svcexec.py (before)"},
+            ),
+            ".1f",
+            "ms",
+        ),
+        Figure(
+            fixed("process-tier boot breakdown (one run; timeline of `status --json`)"),
+            "boot:results.true_ms.helix-init",
+            (),
+            ".0f",
+            "ms",
+            _breakdown,
         ),
         Figure(
             fixed("whole-stack RSS, 5 idle services (PID 1 + supervisord + helpers; one sample)"),
