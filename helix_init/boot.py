@@ -42,7 +42,7 @@ from helix_init.logsink import Log
 from helix_init.problems import ConfigError, Problem
 from helix_init.procgroup import signal_group
 from helix_init.reaper import Child, Duties, Reaper, SpawnError
-from helix_init.rootfiles import temporary
+from helix_init.rootfiles import temporary, write_private
 from helix_init.settings import CMD_USER, OnStepFailure, Settings
 from helix_init.settings.s6 import S6Config
 from helix_init.settings.sibling import problems_from_env
@@ -51,6 +51,7 @@ from helix_init.timeline import Stage, Timeline, seconds_since_exec
 
 if TYPE_CHECKING:  # services.d's parser and the engine client load only when services exist
     from helix_init.s6.stage import Runtime, S6Plan
+    from helix_init.services.engine import Engine
     from helix_init.services.manager import ServiceManager
     from helix_init.services.spec import ServicePlan
 
@@ -126,6 +127,8 @@ class Boot:
         self.runner: StepRunner | None = None
         self.services: ServiceManager | None = None
         self.s6: Runtime | None = None
+        # supervisord, started beside cont-init (start_engine_early), and its start
+        self.early_engine: tuple[Engine, asyncio.Task[bool]] | None = None
         self.timeline = Timeline(since_exec=seconds_since_exec())
 
     @property
@@ -234,6 +237,7 @@ class Boot:
     # -- stage 1 -------------------------------------------------------------
     async def run_cont_init(self, plan: BootPlan) -> None:
         self.timeline.enter(Stage.CONT_INIT)
+        self.early_engine = self.start_engine_early(plan)
         s = self.settings
         shell = _which("bash") or "/bin/sh"
         s6 = self.s6
@@ -275,6 +279,41 @@ class Boot:
             )
             self.finish(Exit.STEP_FAILED)
 
+    def start_engine_early(self, plan: BootPlan) -> tuple[Engine, asyncio.Task[bool]] | None:
+        """supervisord starts while cont-init runs: it needs nothing the steps make.
+
+        It starts with no programs; the services stage writes them into its
+        conf and has it reread that (ServiceManager.start). If it fails to
+        start here, the services stage starts it as it always did.
+        """
+        if not plan.services.services:
+            return None
+        from helix_init.services.engine import Engine, EngineError
+        from helix_init.services.render import EnginePaths, supervisord_conf
+
+        s = self.settings
+        paths = EnginePaths(s.run_dir, s.service_log_dir)
+        engine = Engine(self.reaper, self.log, paths)
+        try:  # now, not in the task: the services stage may write its own before the task runs
+            write_private(
+                paths.conf,
+                supervisord_conf(paths, [], s.service_log_maxbytes, s.service_log_backups),
+            )
+        except OSError as exc:
+            self.log.info(f"supervisord does not start beside cont-init ({exc}); starting later")
+            return None
+
+        async def start() -> bool:
+            try:
+                await engine.start(Engine.environment(s.environ))
+            except (EngineError, OSError) as exc:
+                self.log.info(f"supervisord did not start beside cont-init ({exc}); starting later")
+                await engine.stop()
+                return False
+            return True
+
+        return engine, asyncio.get_running_loop().create_task(start())
+
     def running(self) -> bool:
         return self.exit_code is None and not self.stop_requested.is_set()
 
@@ -304,7 +343,10 @@ class Boot:
         from helix_init.services.engine import EngineError
         from helix_init.services.manager import ServiceManager
 
-        self.services = ServiceManager(services, self.settings, self.reaper, self.log, self.exports)
+        early, self.early_engine = self.early_engine, None  # the manager's from now on
+        self.services = ServiceManager(
+            services, self.settings, self.reaper, self.log, self.exports, early
+        )
         try:
             await self.services.start()
         except EngineError as exc:  # the manager has recorded why in .ended
@@ -474,6 +516,10 @@ class Boot:
         await self.stop_cmd()
         if self.services is not None:
             await self.services.stop_all()
+        if self.early_engine is not None:  # the boot ended before the services stage
+            engine, starting = self.early_engine
+            await asyncio.wait([starting])
+            await engine.stop()
         if plan.cont_finish and self.runner is not None:
             await run_folder(
                 self.runner,

@@ -89,6 +89,11 @@ class Engine:
     def alive(self) -> bool:
         return self.child is not None and self.child.running
 
+    @staticmethod
+    def environment(environ: Mapping[str, str]) -> dict[str, str]:
+        """supervisord's own environment (each program's is its launch script's)."""
+        return {"PATH": environ.get("PATH", os.defpath), "LANG": "C.UTF-8"}
+
     async def start(self, env: Mapping[str, str]) -> None:
         """Spawn supervisord and wait until its RPC answers; EngineError if it does not."""
         self.paths.socket.unlink(missing_ok=True)

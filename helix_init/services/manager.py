@@ -44,14 +44,22 @@ ENGINE_WINDOW = 60.0
 
 class ServiceManager:
     def __init__(
-        self, plan: ServicePlan, settings: Settings, reaper: Reaper, log: Log, exports: Exports
+        self,
+        plan: ServicePlan,
+        settings: Settings,
+        reaper: Reaper,
+        log: Log,
+        exports: Exports,
+        # supervisord being started already (boot: beside cont-init), and its start
+        early: tuple[Engine, asyncio.Task[bool]] | None = None,
     ) -> None:
         self.plan = plan
         self.settings = settings
         self.log = log
         self.exports = exports
         self.paths = EnginePaths(settings.run_dir, settings.service_log_dir)
-        self.engine = Engine(reaper, log, self.paths)
+        self.engine = early[0] if early else Engine(reaper, log, self.paths)
+        self._early_start = early[1] if early else None
         self.mirror = LogMirror(log)
         self.upward = Upward(settings.environ.get("NOTIFY_SOCKET"))
         self.all_ready = asyncio.Event()
@@ -125,15 +133,29 @@ class ServiceManager:
         for name in self.runners:
             self.mirror.follow(name, p.log_file(name))
         self.mirror.start()
-        await self._start_engine()
+        started = self._early_start is not None and await self._early_start
+        if started and self.engine.alive:  # started while cont-init ran: it learns its programs
+            await self._adopt_engine()
+        else:
+            await self._start_engine()
         for runner in self.runners.values():
             runner.begin()
         self._changed()
 
-    async def _start_engine(self, *, restart: bool = False) -> None:
-        env = {"PATH": self.settings.environ.get("PATH", os.defpath), "LANG": "C.UTF-8"}
+    async def _adopt_engine(self) -> None:
+        """supervisorctl's `update`: reread the conf just written, add its programs."""
         try:
-            await self.engine.start(env)
+            ((added, _changed, _removed),) = await self.engine.call("supervisor.reloadConfig")
+            for name in added:
+                await self.engine.call("supervisor.addProcessGroup", name)
+        except EngineError as exc:
+            self._end(Exit.ENGINE_LOST, f"supervisord: {exc}")
+            raise
+        self._engine_watch = asyncio.get_running_loop().create_task(self._watch_engine())
+
+    async def _start_engine(self, *, restart: bool = False) -> None:
+        try:
+            await self.engine.start(Engine.environment(self.settings.environ))
         except EngineError as exc:
             if not restart:  # a restart that fails is one more death, counted by the caller
                 self._end(Exit.ENGINE_LOST, f"supervisord: {exc}")
