@@ -1,5 +1,8 @@
-"""Start one service for supervisord: apply its launch file (env, secrets, user), then exec it.
+"""Start one service for supervisord where a shell cannot: apply its launch file, then exec it.
 
+The fallback of the launch script (render.py's Launch.script, a plain exec
+chain that needs no interpreter): used when the service's environment has a
+name a shell cannot export, PWD, a NUL, or a user switch without setpriv.
 Runs as root in the service's own process group, between supervisord's fork
 and the service's exec; stdlib only and run with `python -I -S`, so it starts
 in milliseconds and imports nothing from site-packages. Secrets from files
