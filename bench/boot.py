@@ -1,6 +1,6 @@
 """Bench, not a test: a lean, fast PID 1 (issue 18) against the anchors it must stay near.
 
-    .venv/bin/python bench/boot.py [--runs 10] [--json FILE]
+    .venv/bin/python -m bench.boot [--runs 10] [--json FILE]
 
 Runs as root. Every figure is helix-init beside an anchor run interleaved with
 it (drift hits both alike), each as PID 1 of a new PID namespace:
@@ -14,14 +14,18 @@ it (drift hits both alike), each as PID 1 of a new PID namespace:
               and how many TERMs were lost (a lost one waits out the 20 s; cut at 5 s);
               anchor: tini.
   wrapper     CPU (user+sys) of one service start's wrapper, exec -> the service's
-              exec (`true`): svcexec.py under `python -I -S`; anchor: a plain
-              fork+exec of `true` (what s6-supervise spends). Target: <= 10 ms.
+              exec (`true`), and of `true` itself: the launch script under
+              `env -i /bin/sh` (render.py, what supervisord runs now) and svcexec.py
+              under `python -I -S` (before); anchor: a plain fork+exec of `true`
+              (what s6-supervise spends). Target: <= 10 ms.
   breakdown   `helix-init status --json`'s timeline of a process-tier boot (a
               built-in step forked, a *.sh step, one service): where the time goes
               without Docker. The level-1 figures need an engine: bench/nest.py.
 
 The interpreter is the venv's python (a link to the real binary, TESTBED.md);
-helix-init runs through its console script.
+helix-init runs through its console script, and for `true` and early_term also
+through the images' launcher (images/helix-init: `python3 -S`, the signals
+held before `site`), pointed at this checkout instead of dist-packages.
 """
 
 from __future__ import annotations
@@ -33,13 +37,12 @@ import resource
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from common import (
+from bench.common import (
     HELIX_INIT,
     PYTHON,
     REPO,
@@ -48,15 +51,31 @@ from common import (
     helix_env,
     init_pid,
     progress,
+    require_root,
     stats,
     vm_rss_kib,
     wait_until,
+    write_json,
 )
 
 SPAWN_TRUE = "import subprocess, sys; sys.exit(subprocess.call(['true']))"
 IDLE = "import signal, sys; open(sys.argv[1], 'w').close(); signal.pause()"  # marker, idle
 LOST_AFTER = 5.0
 SVCEXEC = REPO / "helix_init" / "services" / "svcexec.py"
+
+
+def image_launcher(work: Path) -> list[str]:
+    """images/helix-init, run by this venv's interpreter over this checkout's helix_init."""
+    packages = work / "dist-packages"
+    packages.mkdir()
+    (packages / "helix_init").symlink_to(REPO / "helix_init")
+    text = (REPO / "images" / "helix-init").read_text()
+    text = text.replace("/usr/lib/python3/dist-packages", str(packages))
+    text = text.replace("#!/usr/bin/python3 -S", f"#!{PYTHON} -S", 1)
+    launcher = work / "helix-init-image"
+    launcher.write_text(text)
+    launcher.chmod(0o755)
+    return [str(launcher)]
 
 
 def exec_to_exit(argv: list[str], env: dict[str, str], work: Path) -> float:
@@ -202,9 +221,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--json", type=Path, help="also write every sample here (JSON)")
     opts = parser.parse_args()
+    require_root("boot")
     tini = shutil.which("tini")
     samples: dict[str, dict[str, list[float]]] = {}
     term_states: list[str] = []  # where helix-init was when each early TERM came
+    image_states: list[str] = []  # the same, started by the images' launcher
 
     def add(figure: str, who: str, value: float) -> None:
         samples.setdefault(figure, {}).setdefault(who, []).append(value)
@@ -228,11 +249,18 @@ def main() -> int:
                 }
             )
         )
+        from helix_init.services.render import Launch
+
+        script = work / "launch.sh"
+        path = os.environ.get("PATH", os.defpath)
+        script.write_text(Launch("bench", ("true",), {"PATH": path}, {}).script(launch))
+        image = image_launcher(work)
         exec_to_exit([*helix, "true"], env, work)  # warm the page cache; not counted
         for i in range(opts.runs):
             progress(f"boot.py: round {i + 1} of {opts.runs}")
             add("true_ms", "helix-init", exec_to_exit([*helix, "--", "true"], env, work))
             add("true_ms", "interpreter", exec_to_exit([PYTHON, "-c", SPAWN_TRUE], env, work))
+            add("true_ms", "image launcher", exec_to_exit([*image, "--", "true"], env, work))
             if tini:
                 add("true_ms", "tini", exec_to_exit([tini, "--", "true"], env, work))
             add("rss_mib", "helix-init", idle_rss(helix, env, work, own_marker=False))
@@ -242,10 +270,15 @@ def main() -> int:
             took, where = early_term(helix, env, work)
             add("early_term_s", "helix-init", took)
             term_states.append(where)
+            took, where = early_term(image, env, work)
+            add("early_term_s", "image launcher", took)
+            image_states.append(where)
             if tini:
                 add("early_term_s", "tini", early_term([tini, "--"], env, work)[0])
             svcexec = [PYTHON, "-I", "-S", str(SVCEXEC), str(launch)]
             add("wrapper_cpu_ms", "svcexec", wrapper_cpu_ms(svcexec))
+            chain = ["/usr/bin/env", "-i", "/bin/sh", str(script)]
+            add("wrapper_cpu_ms", "launch script", wrapper_cpu_ms(chain))
             add("wrapper_cpu_ms", "fork+exec", wrapper_cpu_ms(["true"]))
         timeline = breakdown(work / "breakdown")
 
@@ -258,15 +291,10 @@ def main() -> int:
         "results": results,
         "early_term_lost": lost,
         "early_term_found": {w: term_states.count(w) for w in ("before", "held", "handled")},
+        "early_term_found_image": {w: image_states.count(w) for w in ("before", "held", "handled")},
         "breakdown": timeline,
     }
-    for fig, by in results.items():
-        print(fig, {who: round(s["median"], 3) for who, s in by.items()}, file=sys.stderr)
-    print("early TERM lost:", lost, "helix-init was:", data["early_term_found"], file=sys.stderr)
-    print("breakdown:", json.dumps(timeline), file=sys.stderr)
-    if opts.json:
-        opts.json.parent.mkdir(parents=True, exist_ok=True)
-        opts.json.write_text(json.dumps(data, indent=2) + "\n")
+    write_json(opts.json, data)
     return 0
 
 

@@ -303,9 +303,12 @@ def _dns_runs(runs: Runs) -> str:
 def _early_term(row: Row, runs: Runs) -> None:
     data = first(runs, "boot")
     lost, found, n = data["early_term_lost"], data["early_term_found"], data["settings"]["runs"]
+    image = data["early_term_found_image"]
     row.helix += (
         f"; lost {lost['helix-init']} of {n} (TERM came: {found['before']} before the entry "
-        f"point's first statement, {found['held']} while held, {found['handled']} once handled)"
+        f"point's first statement, {found['held']} while held, {found['handled']} once handled;"
+        f" through the images' launcher: lost {lost['image launcher']}, {image['before']} "
+        f"before, {image['held']} held, {image['handled']} handled)"
     )
     row.note = f"a lost TERM counts as {data['settings']['lost_after_s']:g} s"
 
@@ -350,7 +353,7 @@ def figures(idle: float) -> list[Figure]:
                 "`helix-init -- true`, exec → exit (interpreter: the same python spawning `true`)"
             ),
             "boot:results.true_ms.helix-init",
-            stacks("boot", "results.true_ms.{}", "interpreter", "tini"),
+            stacks("boot", "results.true_ms.{}", "image launcher", "interpreter", "tini"),
             ".0f",
             "ms",
         ),
@@ -369,7 +372,7 @@ def figures(idle: float) -> list[Figure]:
         Figure(
             fixed("TERM 30 ms after exec → PID 1 exits (`helix-init -- sleep 20`)"),
             "boot:results.early_term_s.helix-init",
-            stacks("boot", "results.early_term_s.{}", "tini"),
+            stacks("boot", "results.early_term_s.{}", "image launcher", "tini"),
             ".3f",
             "s",
             _early_term,
