@@ -31,9 +31,16 @@ def split_host_port(target: str) -> tuple[str, int]:
     return ("127.0.0.1" if host == "localhost" else host), int(port)
 
 
+# asyncio.timeout, not asyncio.wait_for: on 3.11 wait_for returns the inner
+# result when a cancel lands after the inner call has already ended (a connect
+# to a missing socket fails at once), so the stop of a service waiting in
+# wait_for was lost and the shutdown hung (test_readiness_cancel.py).
+
+
 async def unix_connects(path: str, timeout: float) -> bool:
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), timeout)
+        async with asyncio.timeout(timeout):
+            _, writer = await asyncio.open_unix_connection(path)
     except (OSError, TimeoutError):
         return False
     writer.close()
@@ -43,7 +50,8 @@ async def unix_connects(path: str, timeout: float) -> bool:
 async def tcp_connects(target: str, timeout: float) -> bool:
     host, port = split_host_port(target)
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        async with asyncio.timeout(timeout):
+            _, writer = await asyncio.open_connection(host, port)
     except (OSError, TimeoutError):
         return False
     writer.close()
@@ -63,7 +71,8 @@ async def http_status(url: str, timeout: float, *, unix_path: str | None = None)
             port=port,
             status_only=True,
         )
-        return http10.status_of(await asyncio.wait_for(ask, timeout))
+        async with asyncio.timeout(timeout):
+            return http10.status_of(await ask)
     except (OSError, TimeoutError, ValueError):
         return None
 
