@@ -116,7 +116,10 @@ def plan(settings: Settings) -> int:
             print(f"  -  {spec.name} off until cont-init says otherwise: {spec.disabled_reason}")
         else:
             print(f"  -  {spec.name} disabled: {spec.disabled_reason}")
-    print("decided after cont-init: enabled_if, and users the user step makes")
+    pending = boot_plan.services.pending
+    print(f"decided after cont-init (resolved again once the steps ran): {len(pending)}")
+    for p in pending:
+        print(f"  {p.service}: {p.decision}, waits on {p.waits_on} (now {p.now})")
     print(f"cont-finish ({settings.cont_finish_dir}):")
     for step in boot_plan.cont_finish:
         print(f"  {step.name}  [{step.kind}]")

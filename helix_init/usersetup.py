@@ -68,9 +68,15 @@ class Account:
     home: str = ""
 
 
-def will_create(env: Mapping[str, str], account: str, kind: str = "user") -> bool:
+def will_create(
+    env: Mapping[str, str],
+    account: str,
+    kind: str = "user",
+    has_gid: Callable[[int], bool] | None = None,
+) -> bool:
     """True if the user step will make `account` exist: for kind "user" UNAME or PUID,
-    for "group" PGID, or UNAME when it becomes a new group (no group holds PGID yet)."""
+    for "group" PGID, or UNAME when it becomes a new group (no group holds PGID yet:
+    `has_gid`, the system's group database unless given)."""
     user = wanted(env)
     if user is None or user.is_root:
         return False
@@ -78,11 +84,15 @@ def will_create(env: Mapping[str, str], account: str, kind: str = "user") -> boo
         return account in (user.name, str(user.uid))
     if account == str(user.gid):
         return True
+    return account == user.name and not (has_gid or _has_gid)(user.gid)  # groupadd/groupmod
+
+
+def _has_gid(gid: int) -> bool:
     try:
-        grp.getgrgid(user.gid)
+        grp.getgrgid(gid)
     except KeyError:
-        return account == user.name  # groupadd or groupmod gives UNAME this gid
-    return False
+        return False
+    return True
 
 
 def parse_accounts(text: str, kind: str) -> dict[str, Account]:

@@ -1,9 +1,12 @@
-"""Service specs: read services.d drop-ins into a frozen ServicePlan, checking everything first.
+"""Service specs: read services.d drop-ins into frozen ServiceSpecs, checking everything first.
 
-Plan, then act: this module starts nothing and reads no secret. Its only I/O is
-reading the drop-ins, `os.path.exists` for enabled_if and pwd/grp look-ups for
-`user` and `group`. Every problem in every file is collected and raised at once
-as one ConfigError, so `helix-init check` shows the operator the whole list.
+Plan, then act: this module starts nothing and reads no secret, and its only
+I/O is reading the drop-ins (`read_services`: files -> specs). What depends on
+the container (enabled_if, the accounts `user` and `group` name, whether the
+environment fits one exec) is resolve.py's, which turns the specs plus the
+environment and the accounts into the ServicePlan. Every problem in every
+file is collected and raised at once as one ConfigError, so `helix-init
+check` shows the operator the whole list.
 
 A folder holds one service per entry:
 - `NAME.toml`: the TOML schema below (ServiceSpec's fields, same names);
@@ -19,8 +22,6 @@ helper off never blocks the services that use it when it is there.
 
 from __future__ import annotations
 
-import grp
-import pwd
 import re
 import signal
 import stat
@@ -30,13 +31,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, TypeVar
 
-from helix_init import usersetup
-from helix_init.contenv import VAR_RE, expand
+from helix_init.contenv import VAR_RE
 from helix_init.problems import ConfigError, Problem
 from helix_init.services import graph
 from helix_init.services.conditions import Condition, parse_condition
 from helix_init.services.fields import NUL, Fields, suggestion
-from helix_init.services.limits import exec_problem
 from helix_init.services.probes import (
     Health,
     Probe,
@@ -88,7 +87,9 @@ class Secret:
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """One service, as its drop-in says; `enabled` is enabled_if (or no `down` file) evaluated."""
+    """One service, as its drop-in says. Read: `user` and `group` as written (`${UNAME}`),
+    `enabled` false only for an s6 `down` file. Resolved (resolve.py): both expanded and
+    looked up, `enabled` is enabled_if evaluated."""
 
     name: str
     command: tuple[str, ...]  # argv, no shell; ${VAR} is left for start time
@@ -122,11 +123,25 @@ class ServiceSpec:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """A decision about a service that waits for cont-init: what, on what, and how it looks now."""
+
+    service: str
+    decision: str  # "enabled_if", "user retro", "group retro"
+    waits_on: str  # what a step may make or export: "path /x", "variable V", "the user step"
+    now: str  # before the steps ran: "on", "off: <why>", "not there yet"
+
+
+@dataclass(frozen=True)
 class ServicePlan:
-    """Every service and the order to start the enabled ones: level by level, each level at once."""
+    """Every service and the order to start the enabled ones: level by level, each level at once.
+
+    Made by resolve.py; before cont-init (`check`, `plan`) `pending` lists what
+    is decided again after it."""
 
     services: tuple[ServiceSpec, ...] = ()  # every service found, disabled ones too, by name
     start_levels: tuple[tuple[str, ...], ...] = ()  # enabled services only
+    pending: tuple[Pending, ...] = ()
 
     @property
     def enabled(self) -> tuple[str, ...]:
@@ -143,27 +158,39 @@ class ServicePlan:
         raise KeyError(name)
 
 
+def read_services(services_dir: Path) -> tuple[ServiceSpec, ...]:
+    """Every drop-in in `services_dir` (missing folder = no services), by name; reads nothing
+    else. Raises ConfigError listing every problem in every file."""
+    specs, problems = read_specs(services_dir)
+    if problems:
+        raise ConfigError(problems)
+    return specs
+
+
+def read_specs(services_dir: Path) -> tuple[tuple[ServiceSpec, ...], list[Problem]]:
+    """The specs that could be read, and every problem: a file too broken to read is left out,
+    the others keep a default where a value was bad (so resolving them says more)."""
+    problems: list[Problem] = []
+    found = _read_folder(services_dir, problems)
+    specs = [spec for spec in found.values() if spec is not None]
+    _check_requires(specs, set(found), problems)
+    return tuple(specs), problems
+
+
 def load_services(
     services_dir: Path, environ: Mapping[str, str], *, after_cont_init: bool = False
 ) -> ServicePlan:
-    """Read every drop-in in `services_dir` (missing folder = no services).
+    """Read and resolve at once (resolve.py); raises ConfigError listing every problem."""
+    from helix_init.services.resolve import plan_of, resolve_specs
 
-    Raises ConfigError listing every problem in every file.
-    """
-    problems: list[Problem] = []
-    found = _read_folder(services_dir, environ, problems, after_cont_init)
-    specs = [spec for spec in found.values() if spec is not None]
-    _check_requires(specs, set(found), problems)
-    if problems:
-        raise ConfigError(problems)
-    enabled = {s.name for s in specs if s.enabled}
-    deps = {s.name: [r for r in s.requires if r in enabled] for s in specs if s.enabled}
-    return ServicePlan(services=tuple(specs), start_levels=graph.start_levels(deps))
+    specs, problems = read_specs(services_dir)
+    resolved, pending, more = resolve_specs(specs, environ, before_cont_init=not after_cont_init)
+    if problems or more:
+        raise ConfigError(problems + more)
+    return plan_of(resolved, pending)
 
 
-def _read_folder(
-    folder: Path, environ: Mapping[str, str], problems: list[Problem], after_cont_init: bool
-) -> dict[str, ServiceSpec | None]:
+def _read_folder(folder: Path, problems: list[Problem]) -> dict[str, ServiceSpec | None]:
     """Every entry by service name; None for one too broken to read (its name still counts)."""
     if not folder.exists():
         return {}
@@ -202,7 +229,7 @@ def _read_folder(
         if entry.is_dir():
             name, spec = entry.name, _read_s6_folder(entry, problems)
         elif entry.is_file() and entry.suffix == ".toml":
-            name, spec = entry.stem, _read_toml(entry, environ, problems, after_cont_init)
+            name, spec = entry.stem, _read_toml(entry, problems)
         else:
             problems.append(
                 Problem(str(entry), "not a service: expected NAME.toml or an s6 folder NAME/run")
@@ -262,9 +289,7 @@ def _read_s6_folder(folder: Path, problems: list[Problem]) -> ServiceSpec | None
     )
 
 
-def _read_toml(
-    path: Path, environ: Mapping[str, str], problems: list[Problem], after_cont_init: bool
-) -> ServiceSpec | None:
+def _read_toml(path: Path, problems: list[Problem]) -> ServiceSpec | None:
     where = str(path)
     try:
         data = path.read_bytes()
@@ -286,12 +311,10 @@ def _read_toml(
     except tomllib.TOMLDecodeError as e:
         problems.append(Problem(where, f"TOML syntax error: {e}"))
         return None
-    return _parse_service(Fields(table, where, problems), path.stem, environ, after_cont_init)
+    return _parse_service(Fields(table, where, problems), path.stem)
 
 
-def _parse_service(
-    f: Fields, name: str, environ: Mapping[str, str], after_cont_init: bool = False
-) -> ServiceSpec:
+def _parse_service(f: Fields, name: str) -> ServiceSpec:
     """One service table; problems are recorded and the bad values replaced by defaults."""
     f.only(TOP_KEYS)
     d = ServiceSpec(name=name, command=(), source=f.where)
@@ -301,11 +324,9 @@ def _parse_service(
     requires = f.strings("requires") or ()
     ready = parse_ready(f)
     condition = _optional(f, "enabled_if", parse_condition)
-    reason = condition.failure(environ) if condition else None
     secrets = _secrets(f)
     _no_secret_in_argv(f, command or (), secrets)
     environment = _environment(f)
-    _fits_exec(f, command or (), environment, environ)
     return ServiceSpec(
         name=name,
         command=command or (),
@@ -321,16 +342,14 @@ def _parse_service(
         essential=f.boolean("essential", d.essential),
         stop_signal=_stop_signal(f),
         stop_timeout=f.number("stop_timeout", d.stop_timeout),
-        user=_account(f, "user", environ, after_cont_init),
-        group=_account(f, "group", environ, after_cont_init),
+        user=_account(f, "user"),
+        group=_account(f, "group"),
         working_dir=f.absolute_path("working_dir"),
         environment=MappingProxyType(environment),
         secrets=secrets,
         required_env=_variable_names(f, "required_env"),
         inherit_exports=_inherit_exports(f),
         enabled_if=condition,
-        enabled=reason is None,
-        disabled_reason=reason or "",
         stop_file=f.absolute_path("stop_file"),
         finish=f.strings("finish", non_empty=True),
         before_cmd=f.boolean("before_cmd", d.before_cmd),
@@ -378,41 +397,20 @@ def _stop_signal(f: Fields) -> str:
     return name
 
 
-def _account(
-    f: Fields, key: Literal["user", "group"], environ: Mapping[str, str], after_cont_init: bool
-) -> str | None:
-    """A user or group that exists here, by name or number; before cont-init, also one that
-    the user step will make (after it, the account must exist: the step may be removed).
-
-    `${VAR}` is expanded from the environment: `user = "${UNAME}"` follows the
-    desktop user whatever PUID/PGID/UNAME an operator picks (see usersetup.py).
-    """
+def _account(f: Fields, key: Literal["user", "group"]) -> str | None:
+    """A user or group as written: a name, a number or `${VAR}` (resolve.py expands and
+    looks it up; `user = "${UNAME}"` follows the desktop user whatever PUID/PGID/UNAME
+    an operator picks)."""
     raw: object = f.raw(key)
     if isinstance(raw, int) and not isinstance(raw, bool):
-        raw = str(raw)
-    elif raw is not None and not isinstance(raw, str):
+        return str(raw)
+    if raw is not None and not isinstance(raw, str):
         f.wrong_type(key, "a name or a number", raw)
         return None
-    if raw is None:
-        return None
-    if NUL in raw:
+    if raw is not None and NUL in raw:
         f.no_nul(key)
         return None
-    value = expand(raw, environ)
-    if not value:
-        f.problem(key, f"{raw!r} is empty here (its variable is not set)")
-        return None
-    if not after_cont_init and usersetup.will_create(environ, value, key):
-        return value
-    try:
-        if value.isascii() and value.isdigit():
-            _ = pwd.getpwuid(int(value)) if key == "user" else grp.getgrgid(int(value))
-        else:
-            _ = pwd.getpwnam(value) if key == "user" else grp.getgrnam(value)
-    except (KeyError, OverflowError):
-        f.problem(key, f"unknown {key} {value!r}")
-        return None
-    return value
+    return raw
 
 
 def _environment(f: Fields) -> dict[str, str]:
@@ -499,18 +497,6 @@ def _variable_names(f: Fields, key: str) -> tuple[str, ...]:
         if not _env_name_ok(name):
             f.problem(f"{key}[{i}]", f"not a valid variable name: {name!r}")
     return tuple(n for n in names if _env_name_ok(n))
-
-
-def _fits_exec(
-    f: Fields, command: tuple[str, ...], table: Mapping[str, str], environ: Mapping[str, str]
-) -> None:
-    """The container's variables and the service's own must fit one exec (see limits.py)."""
-    env = dict(environ)
-    for name, value in table.items():
-        env[name] = expand(value, env)
-    what = exec_problem((expand(a, env) for a in command), env)
-    if what:
-        f.problem("environment", what)
 
 
 def _check_requires(specs: list[ServiceSpec], names: set[str], problems: list[Problem]) -> None:

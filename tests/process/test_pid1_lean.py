@@ -45,6 +45,7 @@ HELIX_INIT = {
     "helix_init.services.graph",
     "helix_init.services.limits",
     "helix_init.services.probes",
+    "helix_init.services.resolve",  # specs + environment + accounts -> the plan
     "helix_init.services.spec",
     "helix_init.settings",
     "helix_init.settings.dind",

@@ -56,13 +56,13 @@ def test_every_init_setting_is_on_the_environment_page() -> None:
     assert all(f"`{name}`" in page[page.index("## Notes") :] for name in set_for_steps)
 
 
-def test_every_dind_and_dns_variable_is_on_the_environment_page() -> None:
-    from helix_init.settings import dind, dns
+def test_every_dind_dns_user_and_revdial_variable_is_on_the_environment_page() -> None:
+    from helix_init.settings import dind, dns, revdial, user
 
     page = (REFERENCE / "environment.md").read_text()
     names = [
         v
-        for module in (dind, dns)
+        for module in (dind, dns, revdial, user)
         for k, v in vars(module).items()
         if k.isupper() and isinstance(v, str) and v.isupper() and "_" in v
     ]
