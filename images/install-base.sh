@@ -10,7 +10,7 @@ apt-get update
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
     docker.io containerd runc iptables iproute2 procps ca-certificates util-linux \
     python3 python3-psutil python3-docker python3-pyroute2 python3-tenacity \
-    python3-sdnotify supervisor
+    supervisor
 # The downloaded .debs too (190 MB: a debootstrap base has no docker-clean hook):
 # every nesting level loads this image, so its size is paid once per level.
 apt-get clean

@@ -116,15 +116,26 @@ def sender_pid(ancillary: list[tuple[int, int, bytes]]) -> int | None:
 
 
 class Upward:
-    """sd_notify to whoever started us, if anyone did."""
+    """sd_notify to whoever started us (systemd, `podman run --sdnotify=container`), if anyone
+    did: READY=1 once every service is ready, STOPPING=1 at shutdown.
+
+    A datagram to the socket the settings name, not the sdnotify package: that
+    reads $NOTIFY_SOCKET behind the settings' back, and it is these few lines.
+    A supervisor that stopped listening is no reason to stop: a failed send is
+    dropped, as sd_notify(3) callers do.
+    """
 
     def __init__(self, notify_socket: str | None) -> None:
-        self._notifier = None
-        if notify_socket:
-            import sdnotify
-
-            self._notifier = sdnotify.SystemdNotifier()  # connects to $NOTIFY_SOCKET
+        self._sock: socket.socket | None = None
+        self._addr = ""
+        if notify_socket and notify_socket.startswith(("/", "@")):
+            # "@name": the abstract namespace (systemd's own spelling)
+            self._addr = "\0" + notify_socket[1:] if notify_socket[0] == "@" else notify_socket
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
 
     def send(self, message: str) -> None:
-        if self._notifier is not None:
-            self._notifier.notify(message)
+        if self._sock is not None:
+            try:
+                self._sock.sendto(message.encode(), self._addr)
+            except OSError:
+                pass
