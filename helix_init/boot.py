@@ -43,7 +43,7 @@ from helix_init.problems import ConfigError, Problem
 from helix_init.procgroup import signal_group
 from helix_init.reaper import Child, Duties, Reaper, SpawnError
 from helix_init.rootfiles import temporary, write_private
-from helix_init.settings import CMD_USER, OnStepFailure, Settings
+from helix_init.settings import CMD_USER, OnStepFailure, Settings, revdial
 from helix_init.settings.s6 import S6Config
 from helix_init.settings.sibling import problems_from_env
 from helix_init.steprunner import StepRunner, run_folder
@@ -66,6 +66,14 @@ class BootPlan:
     cmd: tuple[str, ...]
     startup_script: bool = False  # COMPAT: the CMD is GOW's startup script (cmd.py)
     s6: S6Plan | None = None  # an s6-overlay image's tree and runtime duties (s6/stage.py)
+
+
+def _installed(program: str, settings: Settings) -> bool:
+    """On the container's PATH, as the step that uses it will look (shutil stays out of PID 1)."""
+    return any(
+        os.access(os.path.join(folder, program), os.X_OK)
+        for folder in os.get_exec_path(dict(settings.environ))
+    )
 
 
 def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
@@ -91,6 +99,7 @@ def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
         except ConfigError as exc:
             problems += exc.problems
     problems += usersetup.problems(settings.environ)  # PUID, PGID, UNAME, UMASK
+    problems += revdial.problems_from_env(settings.environ, _installed("revdial-client", settings))
     # Checked now, resolved when the CMD starts (see run_main).
     user = settings.cmd_user
     if user and not usersetup.will_create(settings.environ, user.partition(":")[0]):

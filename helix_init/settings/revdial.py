@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from helix_init.problems import ConfigError, Problem
 from helix_init.settings.dind import API_URL as API_URL
@@ -64,3 +65,31 @@ def revdial_from_env(env: Mapping[str, str]) -> RevDial:
             raise ConfigError([Problem(variable, why)])
         runner_id = f"{prefix}-{instance}"
     return RevDial(role, runner_id, env.get(LOCAL_ADDR) or local_addr)
+
+
+def problems_from_env(env: Mapping[str, str], has_client: bool) -> list[Problem]:
+    """Checked before anything starts (boot.make_plan, `helix-init check`).
+
+    HELIX_API_URL must be an http(s) URL with a host whenever it is set (the
+    agent dials it and dockerd's pools keep its host clear); the role and the
+    instance are checked as the `revdial` step will, where that step will name
+    a runner: a revdial-client on PATH (`has_client`).
+    """
+    url = api_url(env)
+    if url is None:
+        return []
+    problems = []
+    parts = urlsplit(url) if url.isprintable() and not any(c.isspace() for c in url) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        why = f"must be an http:// or https:// URL with a host, got {url!r}"
+        problems.append(Problem(API_URL, why))
+    if has_client:
+        try:
+            agent = revdial_from_env(env)
+        except ConfigError as exc:
+            return problems + exc.problems
+        if not agent.runner_id.isprintable() or any(c.isspace() for c in agent.runner_id):
+            source = RUNNER_ID if env.get(RUNNER_ID) else ROLES[agent.role][1]
+            why = f"makes the runner id {agent.runner_id!r}: no white space or control characters"
+            problems.append(Problem(source, why))
+    return problems

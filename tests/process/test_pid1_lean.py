@@ -50,6 +50,7 @@ HELIX_INIT = {
     "helix_init.settings",
     "helix_init.settings.dind",
     "helix_init.settings.dns",  # the names of the upstream variables plancheck looks at
+    "helix_init.settings.revdial",  # HELIX_API_URL and the runner id, checked at boot
     "helix_init.settings.sibling",
     "helix_init.settings.user",  # PUID, PGID, UNAME, UMASK: checked at boot, UMASK at the CMD
     "helix_init.shellstep",

@@ -62,3 +62,29 @@ def test_the_step_exports_only_where_an_api_url_and_the_client_are(
     assert exports.read_text() == (
         "HELIX_RUNNER_ID=sandbox-ses1\0HELIX_REVDIAL_LOCAL_ADDR=127.0.0.1:9876\0"
     )
+
+
+def test_the_api_url_and_runner_id_are_checked_before_anything_starts() -> None:
+    from helix_init.settings.revdial import problems_from_env
+
+    good = {"HELIX_API_URL": "http://api.helix.test:8080", "HELIX_SESSION_ID": "ses_1"}
+    assert problems_from_env(good, has_client=True) == []
+    assert problems_from_env({}, has_client=True) == []  # no API URL: no agent, nothing to check
+
+    def said(env: dict[str, str], has_client: bool = True) -> list[tuple[str, str]]:
+        return [(p.where, p.what) for p in problems_from_env(env, has_client)]
+
+    for bad in ("api:8080", "ftp://api", "http://", "http://a b", "http://a\x00b"):
+        assert said({"HELIX_API_URL": bad}, has_client=False) == [
+            ("HELIX_API_URL", f"must be an http:// or https:// URL with a host, got {bad!r}")
+        ]
+    # the step's own rules, only where the step will name a runner (a client on PATH)
+    assert said({**good, "HELIX_SESSION_ID": ""}, has_client=False) == []
+    assert said({**good, "HELIX_SESSION_ID": ""})[0][0] == "HELIX_SESSION_ID"
+    assert said({**good, "HELIX_SESSION_ID": "a b"}) == [
+        (
+            "HELIX_SESSION_ID",
+            "makes the runner id 'sandbox-a b': no white space or control characters",
+        )
+    ]
+    assert said({**good, "HELIX_RUNNER_ID": "x\ty"})[0][0] == "HELIX_RUNNER_ID"
