@@ -205,3 +205,28 @@ def test_the_launch_is_built_off_the_event_loop(tmp_path: Path) -> None:
     assert all(in_time for _, in_time in builds)
     launch = json.loads(r.ctx.paths.launch_file("svc").read_text())
     assert len(launch["env"]) == 24_000
+
+
+def test_a_crash_loop_writes_its_launch_files_once_and_again_when_they_are_gone(
+    tmp_path: Path,
+) -> None:
+    """Each start's launch is the last start's in a crash loop: no rewrite (1-4 ms a restart)."""
+    engine = FakePrograms(["false"])
+    r, _ = runner(tmp_path, engine, max_restarts=3)
+    launch = r.ctx.paths.launch_file("svc")
+    inodes: list[int] = []
+
+    def started() -> None:
+        inodes.append(launch.stat().st_ino)
+        if len(inodes) == 2:
+            launch.unlink()  # the next start must write it again
+
+    engine.on_start = started
+
+    async def main() -> None:
+        r.begin()
+        await until(lambda: r.state is State.FAILED)
+
+    asyncio.run(main())
+    assert len(inodes) == 4
+    assert inodes[0] == inodes[1] and inodes[2] == inodes[3]  # the 3rd start wrote it again
