@@ -189,12 +189,20 @@ class Life:
 
     # -- faults -----------------------------------------------------------------
     def kill(self, proc: NsProc) -> bool:
-        """SIGKILL one process of the namespace; False if it was gone already."""
+        """SIGKILL one process of the namespace and wait until it is dead; False if it was gone.
+
+        Dead, not only signalled: on a loaded machine the victim can take a
+        while to be scheduled and exit, and a wait_settled() right after the
+        kill then passed on the view from before it (status and /proc still
+        showed it ready), so the stop that followed met the fault instead
+        (dockerd's last run "start, ready" with no TERM).
+        """
         try:
             os.kill(proc.host_pid, signal.SIGKILL)
         except ProcessLookupError:
             return False
         self.killed_ns_pids.add(proc.ns_pid)
+        _wait_dead(proc.host_pid)
         return True
 
     def catch_svcexec(self, timeout: float = 3.0) -> bool:
@@ -230,6 +238,7 @@ class Life:
                     except ProcessLookupError:
                         continue
                     self.killed_ns_pids.add(nspid)
+                    _wait_dead(int(pid))  # as kill() does
                     return True
         return False
 
@@ -391,3 +400,16 @@ def tmpfs(path: Path, size: str = "64k", read_only: bool = False) -> Iterator[Pa
         yield path
     finally:
         subprocess.run(["umount", "--lazy", str(path)], check=False)
+
+
+def _wait_dead(host_pid: int) -> None:
+    """Until a SIGKILLed process has exited (a zombie, or reaped already)."""
+    stat = Path(f"/proc/{host_pid}/stat")
+
+    def dead() -> bool:
+        try:
+            return stat.read_text().rpartition(")")[2].split()[0] in ("Z", "X")
+        except OSError:
+            return True
+
+    wait_until(dead, 10, f"pid {host_pid} to die of its SIGKILL")
