@@ -43,7 +43,15 @@ from helix_init.problems import ConfigError, Problem
 from helix_init.procgroup import signal_group
 from helix_init.reaper import Child, Duties, Reaper, SpawnError
 from helix_init.rootfiles import temporary, write_private
-from helix_init.settings import CMD_USER, OnStepFailure, Settings, revdial
+from helix_init.settings import (
+    CMD_USER,
+    RUN_DIR,
+    SERVICE_LOG_DIR,
+    OnStepFailure,
+    Settings,
+    revdial,
+)
+from helix_init.settings import user as user_settings
 from helix_init.settings.s6 import S6Config
 from helix_init.settings.sibling import problems_from_env
 from helix_init.steprunner import StepRunner, run_folder
@@ -53,7 +61,8 @@ if TYPE_CHECKING:  # services.d's parser and the engine client load only when se
     from helix_init.s6.stage import Runtime, S6Plan
     from helix_init.services.engine import Engine
     from helix_init.services.manager import ServiceManager
-    from helix_init.services.spec import ServicePlan
+    from helix_init.services.notify import Upward
+    from helix_init.services.spec import ServicePlan, ServiceSpec
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,8 @@ class BootPlan:
     cmd: tuple[str, ...]
     startup_script: bool = False  # COMPAT: the CMD is GOW's startup script (cmd.py)
     s6: S6Plan | None = None  # an s6-overlay image's tree and runtime duties (s6/stage.py)
+    # services.d as read (files -> specs), resolved again after cont-init (start_services)
+    service_specs: tuple[ServiceSpec, ...] = ()
 
 
 def _installed(program: str, settings: Settings) -> bool:
@@ -81,13 +92,15 @@ def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
     cont_init, problems = discover_steps(settings.cont_init_dir)
     cont_finish, more = discover_steps(settings.cont_finish_dir)
     problems += more
-    from helix_init.services.spec import ServicePlan, load_services  # not the engine client
+    # services.d read once; resolved now as far as it can be before the steps ran
+    # (`plan` says what waits for them), and again after cont-init.
+    from helix_init.services.resolve import plan_of, resolve_specs  # not the engine client
+    from helix_init.services.spec import ServicePlan, read_specs
 
-    services = ServicePlan()
-    try:
-        services = load_services(settings.services_dir, settings.environ)
-    except ConfigError as exc:
-        problems += exc.problems
+    specs, unread = read_specs(settings.services_dir)
+    resolved, pending, more = resolve_specs(specs, settings.environ, before_cont_init=True)
+    problems += unread + more
+    services = ServicePlan() if unread else plan_of(resolved, pending)  # (a cycle: no levels)
     s6 = None
     if S6Config.from_env(settings.environ).active:  # an s6-rc.d tree, or S6_* variables
         from helix_init.s6 import stage as s6stage
@@ -98,7 +111,7 @@ def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
             services = s6stage.with_longruns(services, s6)
         except ConfigError as exc:
             problems += exc.problems
-    problems += usersetup.problems(settings.environ)  # PUID, PGID, UNAME, UMASK
+    problems += user_settings.problems(settings.environ)  # PUID, PGID, UNAME, UMASK
     problems += revdial.problems_from_env(settings.environ, _installed("revdial-client", settings))
     # Checked now, resolved when the CMD starts (see run_main).
     user = settings.cmd_user
@@ -116,7 +129,9 @@ def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
         cont_finish = list(s6.cont_finish(cont_finish))  # the oneshots' down lines, cont-finish.d
         cmd = s6.cmd(cmd)  # S6_CMD_ARG0
     argv, startup_script = cmdmod.plan_argv(cmd, settings)
-    return BootPlan(tuple(cont_init), tuple(cont_finish), services, tuple(argv), startup_script, s6)
+    return BootPlan(
+        tuple(cont_init), tuple(cont_finish), services, tuple(argv), startup_script, s6, specs
+    )
 
 
 class Boot:
@@ -135,6 +150,7 @@ class Boot:
         self.exports = Exports(base)
         self.runner: StepRunner | None = None
         self.services: ServiceManager | None = None
+        self.upward: Upward | None = None  # sd_notify upward when there is no service manager
         self.s6: Runtime | None = None
         # supervisord, started beside cont-init (start_engine_early), and its start
         self.early_engine: tuple[Engine, asyncio.Task[bool]] | None = None
@@ -185,7 +201,7 @@ class Boot:
                 server = await control.serve(self.settings.sock_path, self.control_requests())
             except OSError as exc:
                 sock = self.settings.sock_path
-                why = f"HELIX_INIT_RUN_DIR: cannot serve {sock}: {exc.strerror or exc}"
+                why = f"{RUN_DIR}: cannot serve {sock}: {exc.strerror or exc}"
         if why is None and plan.s6 is not None:  # container_environment, halt, results
             from helix_init.s6.stage import Runtime
 
@@ -230,14 +246,14 @@ class Boot:
                 _remove(path)
             (s.run_dir / rundir.STEPS).mkdir(mode=0o700)
         except OSError as exc:
-            return f"HELIX_INIT_RUN_DIR: cannot write {s.run_dir}: {exc.strerror or exc}"
+            return f"{RUN_DIR}: cannot write {s.run_dir}: {exc.strerror or exc}"
         if plan.services.services:
             try:
                 s.service_log_dir.mkdir(parents=True, exist_ok=True)
                 os.chmod(s.service_log_dir, 0o700)  # also fails (EROFS) on a read-only mount
             except OSError as exc:
                 where = s.service_log_dir
-                return f"HELIX_INIT_SERVICE_LOG_DIR: cannot write {where}: {exc.strerror or exc}"
+                return f"{SERVICE_LOG_DIR}: cannot write {where}: {exc.strerror or exc}"
         problem = self.log.open_file(s.log_dir / "init.log")
         if problem:
             self.log.warn(problem)
@@ -248,7 +264,7 @@ class Boot:
         self.timeline.enter(Stage.CONT_INIT)
         self.early_engine = self.start_engine_early(plan)
         s = self.settings
-        shell = _which("bash") or "/bin/sh"
+        shell = _which("bash", s.environ.get("PATH", os.defpath)) or "/bin/sh"
         s6 = self.s6
         self.runner = StepRunner(
             self.reaper,
@@ -279,7 +295,7 @@ class Boot:
         except OSError as exc:  # a full run dir: one line and exit 73, not a traceback
             where = s.run_dir / rundir.ENV_FILE
             self.finish(
-                Exit.CANT_CREATE, f"HELIX_INIT_RUN_DIR: cannot write {where}: {exc.strerror}"
+                Exit.CANT_CREATE, f"{RUN_DIR}: cannot write {where}: {exc.strerror}"
             )
         if outcome.failed is not None:
             self.log.error(
@@ -331,15 +347,18 @@ class Boot:
         self.timeline.enter(Stage.SERVICES)
         if not plan.services.services:
             self.settings.ready_path.write_text(f"{time.time():.3f}\n")
+            if notify_socket := self.settings.environ.get("NOTIFY_SOCKET"):
+                from helix_init.services.notify import Upward  # (the manager's, with services)
+
+                self.upward = Upward(notify_socket)
+                self.upward.send("READY=1")
             return
         # enabled_if is decided now, after cont-init: steps create the files and
         # export the variables that switch services on (daemon.json -> dockerd).
-        from helix_init.services.spec import load_services
+        from helix_init.services.resolve import resolve
 
         try:  # accounts must exist now: the user step may have been removed or failed
-            services = load_services(
-                self.settings.services_dir, self.exports.current(), after_cont_init=True
-            )
+            services = resolve(plan.service_specs, self.exports.current())
             if plan.s6 is not None:
                 from helix_init.s6.stage import with_longruns
 
@@ -434,7 +453,7 @@ class Boot:
                 if plan.startup_script:
                     cmdmod.make_executable(plan.cmd[0])
                 self.cmd = cmdmod.start_cmd(
-                    self.reaper, plan.cmd, env, run_as, usersetup.umask(env)
+                    self.reaper, plan.cmd, env, run_as, user_settings.umask(env)
                 )
             except (SpawnError, KeyError, ValueError) as exc:  # ValueError: a bad UMASK
                 self.log.error(f"CMD: {exc.args[0] if exc.args else exc}")
@@ -525,6 +544,8 @@ class Boot:
         await self.stop_cmd()
         if self.services is not None:
             await self.services.stop_all()
+        elif self.upward is not None:
+            self.upward.send("STOPPING=1")
         if self.early_engine is not None:  # the boot ended before the services stage
             engine, starting = self.early_engine
             await asyncio.wait([starting])
@@ -570,9 +591,9 @@ class Boot:
             await adopted.stop_step(step, sid, self.log, grace, hide)
 
 
-def _which(program: str) -> str | None:
+def _which(program: str, path: str) -> str | None:
     """shutil.which for the init's own PATH, without loading shutil."""
-    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+    for folder in path.split(os.pathsep):
         candidate = os.path.join(folder or ".", program)
         if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
             return candidate

@@ -34,7 +34,7 @@ from helix_init.dropins import Step
 from helix_init.logsink import Log, follow_pipe
 from helix_init.procgroup import escaped_sessions, group_alive, live_processes, signal_group
 from helix_init.reaper import Child, Reaper, SpawnError
-from helix_init.settings import INIT_PID, OnStepFailure
+from helix_init.settings import INIT_PID, STEP_PRELUDE, OnStepFailure
 
 KILL_AFTER_TERM = 2.0  # seconds between TERM and KILL when a step's time is up
 _LAST_LINES = 10
@@ -66,7 +66,7 @@ class StepResult:
         if self.missing and not self.ok:
             return (
                 f"exit code {self.code}; command not found: {', '.join(self.missing)} "
-                "(a function from a helper library? list it in HELIX_INIT_STEP_PRELUDE)"
+                f"(a function from a helper library? list it in {STEP_PRELUDE})"
             )
         return f"exit code {self.code}"
 

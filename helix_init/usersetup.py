@@ -51,10 +51,6 @@ from helix_init.settings import CMD_USER
 from helix_init.settings.dind import DESKTOP_USER
 from helix_init.settings.user import DesktopUser, wanted
 
-# Until boot.py imports them from settings.user (issue 16, after issue 18's boot lands):
-from helix_init.settings.user import problems as problems
-from helix_init.settings.user import umask as umask
-
 SYSTEM_UID_LIMIT = 1000  # accounts below this are the system's: never moved
 
 

@@ -24,6 +24,10 @@ from helix_init.settings.s6 import setting_overrides as s6_overrides
 
 MAX_SECONDS = 86_400.0  # every time setting is finite and at most a day (docs/service-limits.md)
 MAX_BYTES = float(1 << 40)
+# Named in messages beside their own use.
+RUN_DIR = "HELIX_INIT_RUN_DIR"
+SERVICE_LOG_DIR = "HELIX_INIT_SERVICE_LOG_DIR"
+STEP_PRELUDE = "HELIX_INIT_STEP_PRELUDE"
 # Set by the init for each step, never read from the container's environment.
 INIT_ENV_FILE = "HELIX_INIT_ENV_FILE"  # where a program step reports its exports
 INIT_PID = "HELIX_INIT_PID"  # the init's pid: is it PID 1?
@@ -89,15 +93,15 @@ class Settings:
             cont_init_dir=reader.path("HELIX_INIT_CONT_INIT_DIR", d.cont_init_dir),
             cont_finish_dir=reader.path("HELIX_INIT_CONT_FINISH_DIR", d.cont_finish_dir),
             services_dir=reader.path("HELIX_INIT_SERVICES_DIR", d.services_dir),
-            run_dir=reader.path("HELIX_INIT_RUN_DIR", d.run_dir),
+            run_dir=reader.path(RUN_DIR, d.run_dir),
             log_dir=reader.path("HELIX_INIT_LOG_DIR", d.log_dir),
-            service_log_dir=reader.path("HELIX_INIT_SERVICE_LOG_DIR", d.service_log_dir),
+            service_log_dir=reader.path(SERVICE_LOG_DIR, d.service_log_dir),
             step_timeout=reader.seconds("HELIX_INIT_STEP_TIMEOUT", d.step_timeout),
             sh_step_timeout=reader.seconds("HELIX_INIT_SH_STEP_TIMEOUT", d.sh_step_timeout),
             step_heartbeat=reader.seconds("HELIX_INIT_STEP_HEARTBEAT", d.step_heartbeat),
             adopted_gracetime=reader.seconds(ADOPTED_GRACETIME, d.adopted_gracetime),
             finish_timeout=reader.seconds("HELIX_INIT_FINISH_TIMEOUT", d.finish_timeout),
-            step_prelude=reader.paths("HELIX_INIT_STEP_PRELUDE") or _gow_prelude(env),
+            step_prelude=reader.paths(STEP_PRELUDE) or _gow_prelude(env),
             behaviour_if_step_fails=OnStepFailure(
                 reader.choice(
                     ("HELIX_INIT_BEHAVIOUR_IF_STEP_FAILS", "S6_BEHAVIOUR_IF_STAGE2_FAILS"),

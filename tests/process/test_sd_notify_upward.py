@@ -38,3 +38,18 @@ def test_ready_then_stopping_reach_the_notify_socket_and_no_child_sees_it(pid1: 
     assert result.code == 0, result.describe()
     # The socket is the init's own: neither the CMD nor a service is given it.
     assert (cmd_saw.read_text(), seen.read_text()) == ("none\n", "none\n")
+
+
+def test_without_services_ready_is_said_once_the_services_stage_is_reached(pid1: Pid1) -> None:
+    path = pid1.path("notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(path))
+        listener.settimeout(30)
+        running = pid1.start("sleep", "60", env={"NOTIFY_SOCKET": str(path)})
+        try:
+            assert listener.recv(4096) == b"READY=1"
+            running.signal(signal.SIGTERM)
+            assert listener.recv(4096) == b"STOPPING=1"
+        finally:
+            result = running.wait(30)
+    assert result.code == 0, result.describe()
