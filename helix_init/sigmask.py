@@ -18,8 +18,16 @@ and subprocess resets them for children (restore_signals).
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Callable
+# _signal, the builtin module under `signal`: importing `signal` itself loads
+# enum (~15 ms, as long as the interpreter's own start), and this module is
+# what the entry point imports before it can hold anything. Only name() needs
+# the enum, and imports it when called. No `typing` either, for the same reason.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+    from collections.abc import Callable
+else:
+    import _signal as signal
 
 STOP = (signal.SIGTERM, signal.SIGINT)
 _NAMED = (
@@ -49,7 +57,7 @@ def hold() -> Held:
     """Block every signal the init acts on; call first, before any import that takes time."""
     before = signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
     ignored = tuple(
-        sig for sig in sorted(HELD - _SET_BY_PYTHON) if signal.getsignal(sig) is signal.SIG_IGN
+        sig for sig in sorted(HELD - _SET_BY_PYTHON) if signal.getsignal(sig) == signal.SIG_IGN
     )
     return Held(frozenset(int(s) for s in before), ignored)
 
@@ -72,8 +80,10 @@ def release(held: Held, dispatch: Callable[[int], None] | None = None) -> None:
 
 def name(sig: int) -> str:
     """SIGTERM, SIGRTMIN+3: a signal's name for the log."""
+    import signal as named  # the enum; by now (a log line) it is loaded anyway
+
     try:
-        return signal.Signals(sig).name
+        return named.Signals(sig).name
     except ValueError:
         return f"SIGRTMIN+{sig - signal.SIGRTMIN}"
 
