@@ -95,9 +95,9 @@ def _boots(args: list[str]) -> bool:
 
 
 def _boot(settings: Settings, cmd: list[str], held: sigmask.Held) -> int:
-    # PID 1 never speaks TLS, but asyncio and http.client (the engine client)
-    # import ssl if they can: libssl and libcrypto, ~10 ms and ~4.5 MiB of an
-    # idle init. Marked missing, both do without; nothing in PID 1 needs it.
+    # PID 1 never speaks TLS, but asyncio imports ssl if it can: libssl and
+    # libcrypto, ~10 ms and ~4.5 MiB of an idle init. Marked missing, it does
+    # without; nothing in PID 1 needs it.
     sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]
     from helix_init import boot
     from helix_init.exitcodes import Exit

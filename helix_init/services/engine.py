@@ -14,14 +14,13 @@ import os
 import re
 import sys
 import time
-import xmlrpc.client
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from helix_init.logsink import Log, follow_pipe
 from helix_init.reaper import Child, Reaper
-from helix_init.services import http10
+from helix_init.services import http10, rpcwire
 from helix_init.services.render import EnginePaths
 
 _OWN_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
@@ -161,7 +160,7 @@ class Engine:
         stopProcess answer forever. After one unanswered call the next ones get
         HUNG_CALL_TIMEOUT, so a shutdown over many services stays short.
         """
-        body = xmlrpc.client.dumps(params, method, allow_none=True).encode()
+        body = rpcwire.dumps(params, method).encode()
         timeout = HUNG_CALL_TIMEOUT if self.hung else CALL_TIMEOUT
         # Shielded: a caller cancelled mid-call (a stop during a start) leaves the
         # exchange to finish and read its answer; closing the connection under
@@ -176,8 +175,8 @@ class Engine:
         self.hung = False
         _, _, payload = data.partition(b"\r\n\r\n")
         try:
-            result, _ = xmlrpc.client.loads(payload)
-        except xmlrpc.client.Fault as fault:
+            result, _ = rpcwire.loads(payload)
+        except rpcwire.Fault as fault:
             raise EngineError(fault.faultString) from None
         except Exception as exc:  # a truncated answer from a dying supervisord
             raise EngineError(f"bad answer from supervisord: {exc}") from None

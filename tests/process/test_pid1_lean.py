@@ -133,7 +133,7 @@ STDLIB = {
 }
 # Tried and missing on Linux (or marked missing, as ssl is): listed, never loaded.
 TRIED = {"msvcrt", "nt", "org", "ssl"}
-# Never in an idle PID 1: the engine client and TLS (xmlrpc -> http -> email, ssl),
+# Never in an idle PID 1: the engine client (rpcwire) and TLS (ssl),
 # the built-in steps' and helpers' libraries, and what only a bug report needs.
 NEVER = {
     "_ssl",  # ssl itself is tried (and marked missing), never loaded
@@ -194,7 +194,7 @@ def test_an_idle_pid1_has_loaded_only_what_boot_needs(pid1: Pid1) -> None:
     assert "helix_init.sigmask" in names[: names.index("helix_init.cli") + 1]  # signals first
 
 
-def test_with_services_the_engine_client_loads_but_tls_does_not(pid1: Pid1) -> None:
+def test_with_services_the_engine_client_loads_but_not_xmlrpc_http_nor_tls(pid1: Pid1) -> None:
     services = pid1.root / "services.d"
     services.mkdir()
     (services / "idle.toml").write_text('command = ["sleep", "1000"]\n')
@@ -205,4 +205,7 @@ def test_with_services_the_engine_client_loads_but_tls_does_not(pid1: Pid1) -> N
     names = set(_imported(pid1))
 
     assert "helix_init.services.engine" in names
-    assert "_ssl" not in names and "ssl" in names  # tried (by asyncio, http.client), not loaded
+    assert "_ssl" not in names and "ssl" in names  # tried (by asyncio), not loaded
+    # rpcwire.py speaks XML-RPC over http10.py: xmlrpc.client's http.client and email
+    # package were ~2.3 MiB of PID 1's RSS
+    assert sorted(n for n in names if _top(n) in ("xmlrpc", "http", "email")) == []
