@@ -3,7 +3,9 @@
 Measured side by side on the same engine, same base, same capability set:
 
 - level-1 boot-to-ready: `docker run` of a sandbox until its Engine API answers
-  (`docker info` at that level succeeds);
+  (`docker info` at that level succeeds), and helix-init's own account of
+  where that time went (`helix-init status --json`'s timeline, read right
+  then, last run): `l1_breakdown`;
 - nest boot: `docker run` of level 1 until a busybox container at level 5 has
   printed its line (levels 2, 3 and 4 started from inside: sandbox, desktop,
   sandbox, desktop for helix-init), minus the time spent loading images into
@@ -24,9 +26,11 @@ Usage: `.venv/bin/python -m bench.nest [--runs N] [--json FILE]`.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import helix_nest as nest
 from bench.common import write_json
@@ -86,17 +90,23 @@ def remove(host: nest.Level, name: str) -> None:
     host.docker("volume", "rm", "-f", f"{name}-docker", check=False)
 
 
-def boot_to_ready(eng: nest.Engine, image: str, runs: int) -> list[float]:
+def boot_to_ready(eng: nest.Engine, image: str, runs: int) -> tuple[list[float], dict[str, Any]]:
+    """Each run's `docker run` -> Engine API; for helix-init, the last run's boot timeline."""
     host = nest.Level.host(eng)
     times = []
+    timeline: dict[str, Any] = {}
     for i in range(runs):
         name = f"bench-l1-{i}"
         remove(host, name)
         started = time.monotonic()
         run_level(host, name, image, "bench-net")
         times.append(time.monotonic() - started)
+        if image != BASELINE_IMAGE:  # where the level's boot went, as `status --json` says
+            status = host.docker("exec", name, "helix-init", "status", "--json", check=False)
+            if status.returncode == 0:
+                timeline = json.loads(status.stdout).get("timeline", {})
         remove(host, name)
-    return times
+    return times, timeline
 
 
 def nest_boot_and_stop(eng: nest.Engine, images: list[str]) -> dict[str, object]:
@@ -158,12 +168,13 @@ def main() -> int:
 def measure(eng: nest.Engine, runs: int, json_path: Path | None) -> int:
     nest.build_images(eng)
     build_baseline(eng)
-    helix = boot_to_ready(eng, nest.SANDBOX_IMAGE, runs)
-    base = boot_to_ready(eng, BASELINE_IMAGE, runs)
+    helix, timeline = boot_to_ready(eng, nest.SANDBOX_IMAGE, runs)
+    base, _ = boot_to_ready(eng, BASELINE_IMAGE, runs)
     helix_nest = nest_boot_and_stop(eng, [plan.image for plan in LEVELS])
     base_nest = nest_boot_and_stop(eng, [BASELINE_IMAGE] * len(LEVELS))
     result = {
         "l1_boot_to_ready_s": {"helix": stats(helix), "baseline": stats(base)},
+        "l1_breakdown": timeline,  # read as soon as the Engine API answered
         "nest": {"helix": helix_nest, "baseline": base_nest},
     }
     write_json(json_path, result)

@@ -314,7 +314,14 @@ def _early_term(row: Row, runs: Runs) -> None:
 
 
 def _breakdown(row: Row, runs: Runs) -> None:
-    timeline = first(runs, "boot")["breakdown"]
+    _timeline(row, first(runs, "boot")["breakdown"])
+
+
+def _l1_breakdown(row: Row, runs: Runs) -> None:
+    _timeline(row, first(runs, "nest")["l1_breakdown"])
+
+
+def _timeline(row: Row, timeline: dict[str, Any]) -> None:
     stages = ", ".join(
         f"{s['stage']} {s.get('seconds', s.get('seconds_so_far', 0.0)):.2f}s"
         for s in timeline.get("stages", [])
@@ -534,6 +541,14 @@ def figures(idle: float) -> list[Figure]:
             (("shell entrypoint (`dockerd &`)", "nest:l1_boot_to_ready_s.baseline"),),
             ".2f",
             "s",
+        ),
+        Figure(
+            fixed("nested: level-1 boot breakdown (`status --json` once the Engine API answers)"),
+            "nest:l1_boot_to_ready_s.helix",
+            (),
+            ".2f",
+            "s",
+            _l1_breakdown,
         ),
         Figure(
             fixed(
