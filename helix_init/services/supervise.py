@@ -440,14 +440,7 @@ class ServiceRunner:
         info = await self._exit_info()
         if info is not None and info.state == "STOPPED":  # supervisorctl stop
             return Event.ENGINE_STOPPED, {}
-        status = info.exitstatus if info is not None else -1
-        if status == 0:
-            end = RunEnd(Verdict.OK, 0)
-        elif status > 0:
-            end = RunEnd(Verdict.FAILED, status)
-        else:  # supervisord reports -1 for a death by signal (its log line names it)
-            end = RunEnd(Verdict.KILLED)
-        return Event.EXITED, {"end": end}
+        return Event.EXITED, {"end": _run_end(info)}
 
     async def _exit_info(self) -> ProcessInfo | None:
         """supervisord's view of the exit, once it has one (None: it does not answer).
@@ -506,7 +499,9 @@ class ServiceRunner:
                 self.ctx.log.warn(f"service {self.spec.name}: still running; killing it all")
                 self._signal_all(signal.SIGKILL)
                 await asyncio.shield(self._exit)
-            await self._exit_info()  # supervisord must have settled before a new start
+            info = await self._exit_info()  # supervisord must have settled before a new start
+            if self.spec.finish is not None:  # after every end of a run, as s6 runs ./finish
+                await self._run_finish(_run_end(info))
         await self._wait_group_gone()
         self.pid = None
 
@@ -600,6 +595,16 @@ class ServiceRunner:
             "reason": m.reason,
             "usage": usage(self.procs.members()).as_dict() if self.procs and self.pid else None,
         }
+
+
+def _run_end(info: ProcessInfo | None) -> RunEnd:
+    """How a run ended, from supervisord's view of it (None: it did not answer)."""
+    status = info.exitstatus if info is not None else -1
+    if status == 0:
+        return RunEnd(Verdict.OK, 0)
+    if status > 0:
+        return RunEnd(Verdict.FAILED, status)
+    return RunEnd(Verdict.KILLED)  # supervisord reports -1 for a death by signal
 
 
 def launch_problem(argv: tuple[str, ...], env: dict[str, str]) -> str | None:

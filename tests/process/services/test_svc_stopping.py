@@ -173,3 +173,34 @@ def test_a_stop_during_a_restart_never_leaves_the_new_process_running(pid1: Pid1
     assert result.code == 0, result.describe()
     # Calls cut short by a stop must not break supervisord's side of them either.
     assert "uncaptured python exception" not in result.stdout, result.describe()
+
+
+def test_finish_runs_after_a_stop_and_after_the_kill_that_ends_a_stubborn_one(
+    pid1: Pid1,
+) -> None:
+    """As s6 runs ./finish after every end of ./run: `helix-init stop`, and the shutdown.
+
+    `polite` ends on TERM; `stubborn` ignores it and is KILLed after its stop_timeout:
+    both finish programs still run, each with the run's end as its argument.
+    """
+    svc = Services(pid1)
+    finished = pid1.path("finished")
+    finish = f'finish = ["sh", "-c", "echo $0 >> {finished}"]'
+    svc.add("polite", f'command = ["sleep", "1000"]\n{finish}\n')
+    svc.add(
+        "stubborn",
+        f'command = ["sh", "-c", "trap \\"\\" TERM; while :; do sleep 0.05; done"]\n'
+        f"stop_timeout = {STOP_TIMEOUT}\n{finish}\n",
+    )
+    running = pid1.start()
+    svc.wait_ready(running, "polite")
+    svc.wait_ready(running, "stubborn")
+
+    assert svc.control("stop", "polite")["ok"]
+    assert finished.read_text().splitlines() == ["-1"]  # done before the stop answers
+    running.signal(signal.SIGTERM)
+    result = running.wait(timeout=STOP_TIMEOUT + 20)
+
+    assert result.code == 0, result.describe()
+    assert "killing 'stubborn'" in result.stdout, result.describe()  # supervisord's KILL
+    assert finished.read_text().splitlines() == ["-1", "-1"], result.describe()
