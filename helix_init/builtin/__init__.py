@@ -16,23 +16,12 @@ HELIX_DOCKER_REQUIRED=1 (the sandbox image) that is a failed step instead.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable, Mapping
 
 from helix_init import usersetup
-from helix_init.builtin.cgroups import fix_cgroups
-from helix_init.builtin.dockerdconfig import write_dockerd_config
-from helix_init.builtin.dockergroup import ensure_docker_group
-from helix_init.builtin.hideproc import hide_other_users_processes
 from helix_init.builtin.level import Level
-from helix_init.builtin.localhostforward import (
-    forward_localhost_to_gateway,
-    undo_localhost_forwarding,
-)
-from helix_init.builtin.network import plan_network
-from helix_init.builtin.preflight import preflight
-from helix_init.builtin.revdial import name_revdial_runner
-from helix_init.builtin.user import set_up_user
 from helix_init.exitcodes import Exit
 from helix_init.hostcmd import StepError
 from helix_init.problems import ConfigError
@@ -41,24 +30,38 @@ from helix_init.problems import ConfigError
 # secret in argv; the user next, since the docker group
 # adds them; preflight before every dockerd step, which do nothing when it says
 # this level cannot run dockerd; the network plan before daemon.json, which
-# names its bridge, pools and DNS.
-STEPS: dict[str, Callable[[Level], None]] = {
-    "hide-proc": hide_other_users_processes,
-    "user": set_up_user,
-    "preflight": preflight,
-    "cgroups": fix_cgroups,
-    "network": plan_network,
-    "dockerd-config": write_dockerd_config,
-    "docker-group": ensure_docker_group,
-    "revdial": name_revdial_runner,
-    "localhost-forward": forward_localhost_to_gateway,
-    "localhost-forward-undo": undo_localhost_forwarding,
+# names its bridge, pools and DNS. Each is (module, function): a step imports
+# its own module only. Every step is a fork of PID 1, which has none of them
+# loaded, so importing them all (pyroute2's users, daemon.json's, iptables')
+# in each of the nine forks was a large share of a level's cont-init.
+STEPS: dict[str, tuple[str, str]] = {
+    "hide-proc": ("hideproc", "hide_other_users_processes"),
+    "user": ("user", "set_up_user"),
+    "preflight": ("preflight", "preflight"),
+    "cgroups": ("cgroups", "fix_cgroups"),
+    "network": ("network", "plan_network"),
+    "dockerd-config": ("dockerdconfig", "write_dockerd_config"),
+    "docker-group": ("dockergroup", "ensure_docker_group"),
+    "revdial": ("revdial", "name_revdial_runner"),
+    "localhost-forward": ("localhostforward", "forward_localhost_to_gateway"),
+    "localhost-forward-undo": ("localhostforward", "undo_localhost_forwarding"),
 }
+
+
+def step_function(name: str) -> Callable[[Level], None] | None:
+    """The function of built-in step `name` (its module imported now), None if unknown."""
+    if name not in STEPS:
+        return None
+    module, function = STEPS[name]
+    found: Callable[[Level], None] = getattr(
+        importlib.import_module(f"{__name__}.{module}"), function
+    )
+    return found
 
 
 def run_step(name: str, env: Mapping[str, str]) -> int:
     """`helix-init step NAME`: 0 on success, 1 with one line on stderr otherwise."""
-    step = STEPS.get(name)
+    step = step_function(name)
     if step is None:
         print(
             f"helix-init step: unknown step {name!r} (known: {', '.join(STEPS)})", file=sys.stderr
