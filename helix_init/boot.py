@@ -62,7 +62,7 @@ if TYPE_CHECKING:  # services.d's parser and the engine client load only when se
     from helix_init.services.engine import Engine
     from helix_init.services.manager import ServiceManager
     from helix_init.services.notify import Upward
-    from helix_init.services.spec import ServicePlan, ServiceSpec
+    from helix_init.services.spec import Fingerprint, ServicePlan, ServiceSpec
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,10 @@ class BootPlan:
     cmd: tuple[str, ...]
     startup_script: bool = False  # COMPAT: the CMD is GOW's startup script (cmd.py)
     s6: S6Plan | None = None  # an s6-overlay image's tree and runtime duties (s6/stage.py)
-    # services.d as read (files -> specs), resolved again after cont-init (start_services)
+    # services.d as read (files -> specs), resolved again after cont-init (start_services),
+    # and what it looked like then: a step that changes it has it read again.
     service_specs: tuple[ServiceSpec, ...] = ()
+    services_seen: Fingerprint = ()
 
 
 def _installed(program: str, settings: Settings) -> bool:
@@ -95,8 +97,9 @@ def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
     # services.d read once; resolved now as far as it can be before the steps ran
     # (`plan` says what waits for them), and again after cont-init.
     from helix_init.services.resolve import plan_of, resolve_specs  # not the engine client
-    from helix_init.services.spec import ServicePlan, read_specs
+    from helix_init.services.spec import ServicePlan, fingerprint, read_specs
 
+    seen = fingerprint(settings.services_dir)
     specs, unread = read_specs(settings.services_dir)
     resolved, pending, more = resolve_specs(specs, settings.environ, before_cont_init=True)
     problems += unread + more
@@ -130,7 +133,7 @@ def make_plan(settings: Settings, cmd: Sequence[str]) -> BootPlan:
         cmd = s6.cmd(cmd)  # S6_CMD_ARG0
     argv, startup_script = cmdmod.plan_argv(cmd, settings)
     return BootPlan(
-        tuple(cont_init), tuple(cont_finish), services, tuple(argv), startup_script, s6, specs
+        tuple(cont_init), tuple(cont_finish), services, tuple(argv), startup_script, s6, specs, seen
     )
 
 
@@ -345,7 +348,18 @@ class Boot:
     # -- stage 2 -------------------------------------------------------------
     async def start_services(self, plan: BootPlan) -> None:
         self.timeline.enter(Stage.SERVICES)
-        if not plan.services.services:
+        from helix_init.services.spec import fingerprint, read_specs
+
+        specs, folder = plan.service_specs, self.settings.services_dir
+        if fingerprint(folder) != plan.services_seen:
+            self.log.info(f"{folder} changed during cont-init: read again")
+            specs, unread = read_specs(folder)
+            if unread:
+                for problem in unread:
+                    self.log.error(str(problem))
+                self.finish(Exit.CONFIG, "services cannot start as configured; nothing was started")
+                return
+        if not specs and (plan.s6 is None or not plan.s6.stages.longruns):
             self.settings.ready_path.write_text(f"{time.time():.3f}\n")
             if notify_socket := self.settings.environ.get("NOTIFY_SOCKET"):
                 from helix_init.services.notify import Upward  # (the manager's, with services)
@@ -358,7 +372,7 @@ class Boot:
         from helix_init.services.resolve import resolve
 
         try:  # accounts must exist now: the user step may have been removed or failed
-            services = resolve(plan.service_specs, self.exports.current())
+            services = resolve(specs, self.exports.current())
             if plan.s6 is not None:
                 from helix_init.s6.stage import with_longruns
 

@@ -177,6 +177,38 @@ def read_specs(services_dir: Path) -> tuple[tuple[ServiceSpec, ...], list[Proble
     return tuple(specs), problems
 
 
+Fingerprint = tuple[tuple[str, int, int, int], ...]
+
+
+def fingerprint(services_dir: Path) -> Fingerprint:
+    """What a read would find, cheaply: each entry's (and an s6 folder's files') name, inode,
+    size and mtime. Boot compares it after cont-init: a step that wrote a drop-in (an image
+    that copies custom services in) is seen, and only then is the folder read again."""
+    found: list[tuple[str, int, int, int]] = []
+
+    def add(path: Path, name: str) -> None:
+        try:
+            st = path.stat()
+        except OSError:
+            return
+        found.append((name, st.st_ino, st.st_size, st.st_mtime_ns))
+
+    try:
+        entries = sorted(services_dir.iterdir())
+    except OSError:
+        return ()
+    for entry in entries:
+        add(entry, entry.name)
+        if entry.is_dir():
+            try:
+                children = sorted(entry.iterdir())
+            except OSError:
+                continue
+            for child in children:
+                add(child, f"{entry.name}/{child.name}")
+    return tuple(found)
+
+
 def load_services(
     services_dir: Path, environ: Mapping[str, str], *, after_cont_init: bool = False
 ) -> ServicePlan:
