@@ -209,19 +209,6 @@ def fingerprint(services_dir: Path) -> Fingerprint:
     return tuple(found)
 
 
-def load_services(
-    services_dir: Path, environ: Mapping[str, str], *, after_cont_init: bool = False
-) -> ServicePlan:
-    """Read and resolve at once (resolve.py); raises ConfigError listing every problem."""
-    from helix_init.services.resolve import plan_of, resolve_specs
-
-    specs, problems = read_specs(services_dir)
-    resolved, pending, more = resolve_specs(specs, environ, before_cont_init=not after_cont_init)
-    if problems or more:
-        raise ConfigError(problems + more)
-    return plan_of(resolved, pending)
-
-
 def _read_folder(folder: Path, problems: list[Problem]) -> dict[str, ServiceSpec | None]:
     """Every entry by service name; None for one too broken to read (its name still counts)."""
     if not folder.exists():

@@ -4,7 +4,8 @@
   and what it sees inside that namespace.
 - `netns`: network namespaces with veths (sibling tests, bench/bridge_guard).
 - `fakedns`: a small DNS server and the query/reply codec (DNS tests, bench).
-- `system`: the system tier's name prefix and its skip-or-fail rule.
+- `services`: services.d read and resolved in one call (unit tests of drop-ins).
+- `system`: the system tier's name prefix.
 
 Imported as `tests.support.X`: pytest puts the repository on sys.path
 (`pythonpath` in pyproject.toml), the benchmarks run from the repository as

@@ -71,7 +71,7 @@ def test_every_dind_dns_user_and_revdial_variable_is_on_the_environment_page() -
 
 
 def test_the_migration_guides_services_file_is_a_valid_drop_in(tmp_path: Path) -> None:
-    from helix_init.services.spec import load_services
+    from tests.support.services import load_services
 
     text = (DOCS / "image-builders.md").read_text()
     guide = text[text.index("### A restart loop becomes a services.d file") :]
@@ -87,7 +87,7 @@ def test_the_migration_guides_services_file_is_a_valid_drop_in(tmp_path: Path) -
 
 
 def test_the_readmes_service_example_is_a_valid_drop_in(tmp_path: Path) -> None:
-    from helix_init.services.spec import load_services
+    from tests.support.services import load_services
 
     text = README.read_text()
     toml = text[text.index("```toml\n") + 8 : text.index("```\n", text.index("```toml"))]

@@ -10,8 +10,9 @@ from helix_init.problems import ConfigError
 from helix_init.services import lint
 from helix_init.services.environ import service_env
 from helix_init.services.limits import EXEC_LIMIT, MAX_ARG_STRLEN, exec_problem
-from helix_init.services.spec import ServiceSpec, load_services
+from helix_init.services.spec import ServiceSpec
 from helix_init.services.supervise import launch_problem
+from tests.support.services import load_services
 
 
 def problems(folder: Path, environ: dict[str, str] | None = None) -> list[str]:

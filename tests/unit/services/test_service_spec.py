@@ -11,7 +11,8 @@ from helix_init.problems import ConfigError
 from helix_init.services import s6dir
 from helix_init.services.conditions import Condition
 from helix_init.services.probes import Health, Probe, WaitFor
-from helix_init.services.spec import Backoff, Secret, ServiceSpec, load_services
+from helix_init.services.spec import Backoff, Secret, ServiceSpec
+from tests.support.services import load_services
 
 CORPUS = Path(__file__).parents[2] / "corpus" / "services"
 
