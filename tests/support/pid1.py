@@ -271,6 +271,7 @@ class Pid1:
                 env={**self.env, **(env or {})},
                 cwd=self.root,
                 start_new_session=True,
+                preexec_fn=_signals_as_docker_gives_them,
             )
         running = Running(popen, out, err, pid1)
         self._started.append(running)
@@ -318,7 +319,6 @@ def assert_no_traceback(result: Finished) -> None:
     assert "Traceback" not in result.stdout and "Traceback" not in result.stderr, result.describe()
 
 
-
 # --- inside the init's PID namespace (tests/process/faults, test_security) --------
 # Every process of a running init's namespace, seen from the host: its pid here
 # (to signal it) and there (what `status` reports), its parent, its state
@@ -336,6 +336,20 @@ class NsProc:
 
     def carries(self, marker: str) -> bool:
         return marker in self.argv
+
+
+def _signals_as_docker_gives_them() -> None:
+    """In the init's process, before its exec: every signal at its default, as Docker starts PID 1.
+
+    A test run started under `nohup` (HUP ignored) or from a shell that ignores
+    a signal would otherwise hand that ignore to every init here, which keeps
+    it for its children as it must (tini's sigconf rule), and the signal
+    tests would see HUP ignored in a step. The sigconf test sets its own
+    ignore inside the command it starts.
+    """
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
+                signal.SIGUSR2, signal.SIGWINCH, signal.SIGALRM):  # fmt: skip
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def ns_processes(running: Running) -> list[NsProc]:
@@ -376,4 +390,3 @@ def init_status(run_dir: Path, timeout: float = 5.0) -> dict[str, Any]:
     answer = control.request(run_dir / "control.sock", {"cmd": "status"}, timeout)
     status: dict[str, Any] = answer["status"]
     return status
-
