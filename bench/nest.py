@@ -1,6 +1,7 @@
 """Nested Docker figures: helix-init images against the plain shell entrypoint they replace.
 
-Measured side by side on the same engine, same base, same capability set:
+Measured side by side on the same engine, same base, same capability set
+(the level-1 runs by turns, helix-init then the baseline):
 
 - level-1 boot-to-ready: `docker run` of a sandbox until its Engine API answers
   (`docker info` at that level succeeds), and helix-init's own account of
@@ -90,23 +91,25 @@ def remove(host: nest.Level, name: str) -> None:
     host.docker("volume", "rm", "-f", f"{name}-docker", check=False)
 
 
-def boot_to_ready(eng: nest.Engine, image: str, runs: int) -> tuple[list[float], dict[str, Any]]:
-    """Each run's `docker run` -> Engine API; for helix-init, the last run's boot timeline."""
+def boot_to_ready(eng: nest.Engine, runs: int) -> tuple[list[float], list[float], dict[str, Any]]:
+    """`docker run` -> Engine API of helix-init's sandbox and of the baseline, run by turns
+    (drift under other load hits both alike); and the last helix-init run's boot timeline."""
     host = nest.Level.host(eng)
-    times = []
+    times: dict[str, list[float]] = {nest.SANDBOX_IMAGE: [], BASELINE_IMAGE: []}
     timeline: dict[str, Any] = {}
     for i in range(runs):
-        name = f"bench-l1-{i}"
-        remove(host, name)
-        started = time.monotonic()
-        run_level(host, name, image, "bench-net")
-        times.append(time.monotonic() - started)
-        if image != BASELINE_IMAGE:  # where the level's boot went, as `status --json` says
-            status = host.docker("exec", name, "helix-init", "status", "--json", check=False)
-            if status.returncode == 0:
-                timeline = json.loads(status.stdout).get("timeline", {})
-        remove(host, name)
-    return times, timeline
+        for image, found in times.items():
+            name = f"bench-l1-{i}"
+            remove(host, name)
+            started = time.monotonic()
+            run_level(host, name, image, "bench-net")
+            found.append(time.monotonic() - started)
+            if image != BASELINE_IMAGE:  # where the level's boot went, as `status --json` says
+                status = host.docker("exec", name, "helix-init", "status", "--json", check=False)
+                if status.returncode == 0:
+                    timeline = json.loads(status.stdout).get("timeline", {})
+            remove(host, name)
+    return times[nest.SANDBOX_IMAGE], times[BASELINE_IMAGE], timeline
 
 
 def nest_boot_and_stop(eng: nest.Engine, images: list[str]) -> dict[str, object]:
@@ -168,8 +171,7 @@ def main() -> int:
 def measure(eng: nest.Engine, runs: int, json_path: Path | None) -> int:
     nest.build_images(eng)
     build_baseline(eng)
-    helix, timeline = boot_to_ready(eng, nest.SANDBOX_IMAGE, runs)
-    base, _ = boot_to_ready(eng, BASELINE_IMAGE, runs)
+    helix, base, timeline = boot_to_ready(eng, runs)
     helix_nest = nest_boot_and_stop(eng, [plan.image for plan in LEVELS])
     base_nest = nest_boot_and_stop(eng, [BASELINE_IMAGE] * len(LEVELS))
     result = {
