@@ -89,19 +89,24 @@ def exec_to_exit(argv: list[str], env: dict[str, str], work: Path) -> float:
     return took
 
 
-def idle_rss(argv: list[str], env: dict[str, str], work: Path, own_marker: bool) -> float:
-    """MiB of PID 1, idle: once the CMD (or, own_marker, PID 1 itself) has written its marker."""
-    marker = work / "idle"
-    marker.unlink(missing_ok=True)
-    cmd = [] if own_marker else ["sh", "-c", f'touch "{marker}"; exec sleep 100000']
-    proc = subprocess.Popen(
-        [*UNSHARE, *argv, *([str(marker)] if own_marker else cmd)],
+def _in_namespace(*argv: str, env: dict[str, str], work: Path) -> subprocess.Popen[bytes]:
+    """`argv` as PID 1 of a new PID namespace (UNSHARE), quiet, in `work`."""
+    return subprocess.Popen(
+        [*UNSHARE, *argv],
         env=env,
         cwd=work,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def idle_rss(argv: list[str], env: dict[str, str], work: Path, own_marker: bool) -> float:
+    """MiB of PID 1, idle: once the CMD (or, own_marker, PID 1 itself) has written its marker."""
+    marker = work / "idle"
+    marker.unlink(missing_ok=True)
+    cmd = [] if own_marker else ["sh", "-c", f'touch "{marker}"; exec sleep 100000']
+    proc = _in_namespace(*argv, *([str(marker)] if own_marker else cmd), env=env, work=work)
     try:
         wait_until(marker.exists, "PID 1 (or its CMD) to start", proc)
         pid = init_pid(proc.pid)
@@ -122,14 +127,7 @@ def early_term(argv: list[str], env: dict[str, str], work: Path) -> tuple[float,
     """Seconds from TERM (30 ms after exec) to PID 1's exit (LOST_AFTER when it was lost),
     and where PID 1 was when TERM came: "handled", "held" or "before" (neither yet: the
     interpreter had not reached the entry point's first statement)."""
-    proc = subprocess.Popen(
-        [*UNSHARE, *argv, "sleep", "20"],
-        env=env,
-        cwd=work,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = _in_namespace(*argv, "sleep", "20", env=env, work=work)
     try:
         found: list[int] = []
 
@@ -190,13 +188,8 @@ def breakdown(work: Path) -> dict[str, Any]:
     (work / "cont-init.d" / "10-hello.sh").write_text("echo hello\n")
     (work / "services.d" / "idle.toml").write_text('command = ["sleep", "100000"]\n')
     marker = work / "cmd-running"
-    proc = subprocess.Popen(
-        [*UNSHARE, str(HELIX_INIT), "sh", "-c", f'touch "{marker}"; exec sleep 100000'],
-        env=env,
-        cwd=work,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    proc = _in_namespace(
+        str(HELIX_INIT), "sh", "-c", f'touch "{marker}"; exec sleep 100000', env=env, work=work
     )
     try:
         wait_until(marker.exists, "the CMD", proc)
