@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 
 
 def signal_group(pgid: int, sig: int) -> None:
@@ -28,9 +28,9 @@ def group_alive(pgid: int) -> bool:
     return any(pgrp == pgid for _, _, pgrp, _ in live_processes())
 
 
-def live_processes() -> list[tuple[int, int, int, int]]:
-    """(pid, ppid, pgrp, sid) of every live (non-zombie) process in /proc."""
-    found = []
+def live_processes() -> Iterator[tuple[int, int, int, int]]:
+    """(pid, ppid, pgrp, sid) of every live (non-zombie) process in /proc, read as it goes
+    (group_alive stops at the first member, as the scan it replaced did)."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -40,8 +40,7 @@ def live_processes() -> list[tuple[int, int, int, int]]:
         except OSError:
             continue
         if len(fields) > 3 and fields[0] != b"Z":
-            found.append((int(entry.name), int(fields[1]), int(fields[2]), int(fields[3])))
-    return found
+            yield int(entry.name), int(fields[1]), int(fields[2]), int(fields[3])
 
 
 def escaped_sessions(

@@ -30,4 +30,4 @@ def test_a_double_fork_daemon_counts_once_by_session() -> None:
 
 def test_the_scan_sees_this_process_with_its_parent_and_session() -> None:
     me = os.getpid()
-    assert (me, os.getppid(), os.getpgrp(), os.getsid(0)) in live_processes()
+    assert (me, os.getppid(), os.getpgrp(), os.getsid(0)) in list(live_processes())
