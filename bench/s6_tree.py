@@ -52,6 +52,7 @@ from bench.common import (
     wait_init_pid,
     wait_until,
 )
+from tests.support.pid1 import pids_in_namespace
 
 CHAINS, LENGTH, LONGRUNS = 3, 5, 3
 TICK = os.sysconf("SC_CLK_TCK")
@@ -136,20 +137,16 @@ def s6_stack(work: Path) -> tuple[list[str], dict[str, str]]:
 
 def ns_procs(init: int) -> list[tuple[int, list[str], int]]:
     """(pid, argv, cpu ticks incl. reaped children) of every process in init's PID namespace."""
-    ns = os.readlink(f"/proc/{init}/ns/pid")
+    os.readlink(f"/proc/{init}/ns/pid")  # OSError once init is gone, not an empty list
     found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
+    for pid in pids_in_namespace(init):
         try:
-            if os.readlink(f"/proc/{entry.name}/ns/pid") != ns:
-                continue
-            argv = Path(f"/proc/{entry.name}/cmdline").read_bytes().decode().split("\0")
-            fields = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
-        found.append((int(entry.name), argv, ticks))
+        found.append((pid, argv, ticks))
     return found
 
 

@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import helix_env, write_json
+from tests.support.pid1 import pids_in_namespace
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.prefix) / "bin"
@@ -108,23 +109,15 @@ def namespace_procs(unshare_pid: int) -> list[Proc]:
             continue
     if not children:
         return []
-    try:
-        ns = os.readlink(f"/proc/{children[0]}/ns/pid")
-    except OSError:
-        return []
     found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
+    for pid in pids_in_namespace(children[0]):
         try:
-            if os.readlink(f"{entry.path}/ns/pid") != ns:
-                continue
-            stat = Path(entry.path, "stat").read_text()
-            raw = Path(entry.path, "cmdline").read_bytes()
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
         if stat.rpartition(")")[2].split()[0] != "Z":
-            found.append(Proc(int(entry.name), [a.decode() for a in raw.split(b"\0") if a]))
+            found.append(Proc(pid, [a.decode() for a in raw.split(b"\0") if a]))
     return found
 
 

@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -352,28 +352,37 @@ def _signals_as_docker_gives_them() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
-def ns_processes(running: Running) -> list[NsProc]:
-    """Every process (zombies too) in the PID namespace of `running`'s init."""
+def pids_in_namespace(pid: int) -> Iterator[int]:
+    """Host pids of every process (zombies too) in the PID namespace of `pid`; none once it
+    has ended. Also what bench/ scans namespaces with."""
     try:
-        ns = os.readlink(f"/proc/{running.init_pid()}/ns/pid")
+        ns = os.readlink(f"/proc/{pid}/ns/pid")
     except OSError:
-        return []  # the init has ended: its namespace is gone
-    found = []
+        return  # its namespace is gone
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
-            if os.readlink(f"/proc/{entry.name}/ns/pid") != ns:
-                continue
-            status = Path(f"/proc/{entry.name}/status").read_text()
-            raw = Path(f"/proc/{entry.name}/cmdline").read_bytes()
+            if os.readlink(f"/proc/{entry.name}/ns/pid") == ns:
+                yield int(entry.name)
+        except OSError:
+            continue
+
+
+def ns_processes(running: Running) -> list[NsProc]:
+    """Every process (zombies too) in the PID namespace of `running`'s init."""
+    found = []
+    for pid in pids_in_namespace(running.init_pid()):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
         fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
         argv = tuple(a.decode(errors="replace") for a in raw.split(b"\0") if a)
         found.append(
             NsProc(
-                host_pid=int(entry.name),
+                host_pid=pid,
                 ns_pid=int(fields["NSpid"].split()[-1]),
                 host_ppid=int(fields["PPid"]),
                 state=fields["State"].split()[0],
