@@ -24,8 +24,9 @@ it (drift hits both alike), each as PID 1 of a new PID namespace:
 
 The interpreter is the venv's python (a link to the real binary, TESTBED.md);
 helix-init runs through its console script, and for `true` and early_term also
-through the images' launcher (images/helix-init: `python3 -S`, the signals
-held before `site`), pointed at this checkout instead of dist-packages.
+through the images' launcher (images/helix-init: coreutils' env blocks the
+stop signals before `python3 -S` starts, the first statement holds the rest
+before `site`), pointed at this checkout instead of dist-packages.
 """
 
 from __future__ import annotations
@@ -57,25 +58,12 @@ from bench.common import (
     wait_until,
     write_json,
 )
+from tests.support.pid1 import image_launcher
 
 SPAWN_TRUE = "import subprocess, sys; sys.exit(subprocess.call(['true']))"
 IDLE = "import signal, sys; open(sys.argv[1], 'w').close(); signal.pause()"  # marker, idle
 LOST_AFTER = 5.0
 SVCEXEC = REPO / "helix_init" / "services" / "svcexec.py"
-
-
-def image_launcher(work: Path) -> list[str]:
-    """images/helix-init, run by this venv's interpreter over this checkout's helix_init."""
-    packages = work / "dist-packages"
-    packages.mkdir()
-    (packages / "helix_init").symlink_to(REPO / "helix_init")
-    text = (REPO / "images" / "helix-init").read_text()
-    text = text.replace("/usr/lib/python3/dist-packages", str(packages))
-    text = text.replace("#!/usr/bin/python3 -S", f"#!{PYTHON} -S", 1)
-    launcher = work / "helix-init-image"
-    launcher.write_text(text)
-    launcher.chmod(0o755)
-    return [str(launcher)]
 
 
 def exec_to_exit(argv: list[str], env: dict[str, str], work: Path) -> float:
@@ -247,7 +235,7 @@ def main() -> int:
         script = work / "launch.sh"
         path = os.environ.get("PATH", os.defpath)
         script.write_text(Launch("bench", ("true",), {"PATH": path}, {}).script(launch))
-        image = image_launcher(work)
+        image = [str(image_launcher(work))]
         exec_to_exit([*helix, "true"], env, work)  # warm the page cache; not counted
         for i in range(opts.runs):
             progress(f"boot.py: round {i + 1} of {opts.runs}")

@@ -297,9 +297,7 @@ class Boot:
             self.exports.save(s.run_dir / rundir.ENV_FILE)
         except OSError as exc:  # a full run dir: one line and exit 73, not a traceback
             where = s.run_dir / rundir.ENV_FILE
-            self.finish(
-                Exit.CANT_CREATE, f"{RUN_DIR}: cannot write {where}: {exc.strerror}"
-            )
+            self.finish(Exit.CANT_CREATE, f"{RUN_DIR}: cannot write {where}: {exc.strerror}")
         if outcome.failed is not None:
             self.log.error(
                 f"stopping the container: required step {outcome.failed.step.name} failed "
