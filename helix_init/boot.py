@@ -54,7 +54,7 @@ from helix_init.settings import (
 from helix_init.settings import user as user_settings
 from helix_init.settings.s6 import S6Config
 from helix_init.settings.sibling import problems_from_env
-from helix_init.steprunner import StepRunner, run_folder
+from helix_init.steprunner import StepResult, StepRunner, run_folder
 from helix_init.timeline import Stage, Timeline, seconds_since_exec
 
 if TYPE_CHECKING:  # services.d's parser and the engine client load only when services exist
@@ -277,11 +277,15 @@ class Boot:
             shell,
             s.step_prelude,
             heartbeat=s.step_heartbeat,
-            after_step=(lambda name: s6.after_step(self.exports, name)) if s6 else None,
         )
-        self.runner.on_step = lambda step, started, result: self.timeline.step(
-            self.stage, step.name, started, result.seconds, "ok" if result.ok else result.describe()
-        )
+
+        def step_done(step: Step, started: float, result: StepResult) -> None:
+            if s6 is not None and result.code is not None:  # it ran: keep the envdir in step
+                s6.after_step(self.exports, step.name)
+            outcome = "ok" if result.ok else result.describe()
+            self.timeline.step(self.stage, step.name, started, result.seconds, outcome)
+
+        self.runner.on_step = step_done
         await self.runner.source_prelude(s.step_timeout)
         outcome = await run_folder(
             self.runner,
