@@ -513,7 +513,10 @@ class Boot:
     async def on_env(self, request: dict[str, Any]) -> dict[str, Any]:
         if self.services is None:
             return {"ok": False, "error": f"no services (stage {self.stage.value})"}
-        ok, answer = self.services.describe_environment(str(request.get("service", "")))
+        # Off the loop, as a start builds it (supervise._prepare_launch): a service's
+        # environment can be tens of thousands of variables (~75 ms to build).
+        name = str(request.get("service", ""))
+        ok, answer = await asyncio.to_thread(self.services.describe_environment, name)
         return {"ok": True, "env": answer} if ok else {"ok": False, "error": answer}
 
     async def on_service_control(self, request: dict[str, Any]) -> dict[str, Any]:
