@@ -146,16 +146,11 @@ def test_plan_shows_the_tree_as_it_will_run(pid1: Pid1) -> None:
 
 def test_finish_exit_125_means_do_not_restart(pid1: Pid1) -> None:
     image = S6Image(pid1)
-    svc = image.rc / "svc-once"
-    (svc / "dependencies.d").mkdir(parents=True)
-    (svc / "type").write_text("longrun\n")
-    (svc / "dependencies.d" / "init-services").touch()
-    (svc / "run").write_text('#!/bin/sh\necho once >> "$APP_STATE/once"\nexit 7\n')
-    (svc / "finish").write_text(
-        f'#!/bin/sh\necho "$@" >> {image.state}/once-finish\nexit 125\n'
-    )  # not executable: s6-rc accepts that
-    (svc / "run").chmod(0o755)
-    (image.rc / "user" / "contents.d" / "svc-once").touch()
+    image.longrun(
+        "svc-once",
+        '#!/bin/sh\necho once >> "$APP_STATE/once"\nexit 7\n',
+        finish=f'#!/bin/sh\necho "$@" >> {image.state}/once-finish\nexit 125\n',
+    )
     # The CMD waits for it to be down for good, then asks s6-svc for one more run.
     cmd = (
         "s6-svwait -d -t 20000 /run/service/svc-once && echo down"
@@ -181,16 +176,13 @@ def test_a_run_deaf_to_its_down_signal_is_killed_at_timeout_kill_and_its_finish_
     256 and 9. The shim does that KILL itself: supervisord's own (which ends the shim's
     whole group) comes later, so the finish is not lost with it."""
     image = S6Image(pid1)
-    svc = image.rc / "svc-deaf"
-    (svc / "dependencies.d").mkdir(parents=True)
-    (svc / "type").write_text("longrun\n")
-    (svc / "dependencies.d" / "init-services").touch()
-    (svc / "timeout-kill").write_text("300\n")
     up = image.state / "deaf-up"
-    (svc / "run").write_text(f'#!/bin/sh\ntrap "" TERM\ntouch {up}\nwhile :; do sleep 1; done\n')
-    (svc / "run").chmod(0o755)
-    (svc / "finish").write_text(f'#!/bin/sh\necho "$@" > {image.state}/deaf-finish\n')
-    (image.rc / "user" / "contents.d" / "svc-deaf").touch()
+    svc = image.longrun(
+        "svc-deaf",
+        f'#!/bin/sh\ntrap "" TERM\ntouch {up}\nwhile :; do sleep 1; done\n',
+        finish=f'#!/bin/sh\necho "$@" > {image.state}/deaf-finish\n',
+    )
+    (svc / "timeout-kill").write_text("300\n")
 
     result = pid1.run("sh", "-c", f"until test -e {up}; do sleep 0.05; done", timeout=40)
 
