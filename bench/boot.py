@@ -18,6 +18,11 @@ it (drift hits both alike), each as PID 1 of a new PID namespace:
               `env -i /bin/sh` (render.py, what supervisord runs now) and svcexec.py
               under `python -I -S` (before); anchor: a plain fork+exec of `true`
               (what s6-supervise spends). Target: <= 10 ms.
+  engine      supervisord's own start, spawn -> its first answer to getState on its
+              socket, and its VmRSS then (no programs, the conf the init writes beside
+              cont-init): as the init starts it (services/engineexec.py: `-I -S`, the
+              init's sys.path, no OpenSSL, pkg_resources on demand); anchor: plain
+              `python -m supervisor.supervisord` from the venv. Outside any namespace.
   breakdown   `helix-init status --json`'s timeline of a process-tier boot (a
               built-in step forked, a *.sh step, one service): where the time goes
               without Docker. The level-1 figures need an engine: bench/nest.py.
@@ -37,7 +42,9 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -48,6 +55,7 @@ from bench.common import (
     PYTHON,
     REPO,
     UNSHARE,
+    VENV_BIN,
     fresh,
     helix_env,
     init_pid,
@@ -164,6 +172,64 @@ def wrapper_cpu_ms(argv: list[str]) -> float:
     return ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000
 
 
+GET_STATE = (
+    b"<?xml version='1.0'?><methodCall><methodName>supervisor.getState</methodName>"
+    b"<params></params></methodCall>"
+)
+
+
+def _answers(sock: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.settimeout(2)
+        conn.connect(str(sock))
+        head = f"POST /RPC2 HTTP/1.0\r\nContent-Type: text/xml\r\nContent-Length: {len(GET_STATE)}"
+        conn.sendall(head.encode() + b"\r\n\r\n" + GET_STATE)
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    return b"RUNNING" in data
+
+
+def engine_start(work: Path, lean: bool) -> tuple[float, float]:
+    """ms from supervisord's spawn to its first answer, and its MiB of VmRSS then."""
+    from helix_init.services.engine import Engine, supervisord_argv
+    from helix_init.services.render import EnginePaths, supervisord_conf
+
+    fresh(work)
+    paths = EnginePaths(work / "run", work / "logs")
+    paths.run_dir.mkdir()
+    paths.log_dir.mkdir()
+    paths.conf.write_text(supervisord_conf(paths, [], 0, 0))
+    if lean:  # sys.executable and sys.path as the init's own (its console script's dir first)
+        argv = supervisord_argv(paths.conf, [str(VENV_BIN), *sys.path[1:]])
+    else:  # as bench.services and bench.pid1_rss start plain supervisord
+        argv = [
+            str(VENV_BIN / "python"),
+            "-m",
+            "supervisor.supervisord",
+            "-n",
+            "-c",
+            str(paths.conf),
+        ]
+    env = Engine.environment(os.environ)
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+
+        def answered() -> bool:
+            try:
+                return paths.socket.exists() and _answers(paths.socket)
+            except OSError:
+                return False
+
+        wait_until(answered, "supervisord's first answer", proc)
+        took = (time.perf_counter() - started) * 1000
+        return took, vm_rss_kib(proc.pid) / 1024
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def breakdown(work: Path) -> dict[str, Any]:
     """The timeline of one process-tier boot, read while its CMD runs."""
     fresh(work)
@@ -261,6 +327,10 @@ def main() -> int:
             chain = ["/usr/bin/env", "-i", "/bin/sh", str(script)]
             add("wrapper_cpu_ms", "launch script", wrapper_cpu_ms(chain))
             add("wrapper_cpu_ms", "fork+exec", wrapper_cpu_ms(["true"]))
+            for who, lean in (("helix-init", True), ("supervisord", False)):
+                took, rss = engine_start(work / "engine", lean)
+                add("engine_start_ms", who, took)
+                add("engine_rss_mib", who, rss)
         timeline = breakdown(work / "breakdown")
 
     results = {fig: {who: stats(v) for who, v in by.items()} for fig, by in samples.items()}

@@ -340,6 +340,8 @@ class Boot:
                 self.log.info(f"supervisord did not start beside cont-init ({exc}); starting later")
                 await engine.stop()
                 return False
+            if engine.start_took is not None:
+                self.timeline.engine(*engine.start_took)
             return True
 
         return engine, asyncio.get_running_loop().create_task(start())
@@ -393,6 +395,8 @@ class Boot:
         )
         try:
             await self.services.start()
+            if (took := self.services.engine.start_took) is not None:  # if it started only now
+                self.timeline.engine(*took)
         except EngineError as exc:  # the manager has recorded why in .ended
             self.log.error(f"cannot start services: {exc}")
         except OSError as exc:

@@ -99,6 +99,7 @@ class Engine:
         self._in_traceback = ""  # "frames", then "between" after its error line; "" outside
         self._said: dict[str, float] = {}  # error line -> when it was last logged
         self.hung = False  # the last call went unanswered
+        self.start_took: tuple[float, float] | None = None  # the last start: spawned at, seconds
 
     @property
     def alive(self) -> bool:
@@ -120,7 +121,8 @@ class Engine:
         finally:
             os.close(write_fd)
         follow_pipe(read_fd, self._log_line)
-        deadline = time.monotonic() + START_TIMEOUT
+        spawned = time.monotonic()
+        deadline = spawned + START_TIMEOUT
         while time.monotonic() < deadline:
             if not self.child.running:
                 raise EngineError(f"supervisord exited with code {self.child.exited.result()}")
@@ -128,6 +130,7 @@ class Engine:
                 try:
                     state = await self.call("supervisor.getState")
                     if state.get("statename") == "RUNNING":
+                        self.start_took = (spawned, time.monotonic() - spawned)
                         return
                 except (EngineError, OSError):
                     pass
