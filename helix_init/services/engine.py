@@ -33,7 +33,7 @@ _CHAINED = (
     "The above exception was the direct cause of the following exception:",
 )
 START_TIMEOUT = 15.0
-START_POLL = 0.005  # its socket appears ~0.1 s after the spawn (its imports); 20 ms lost up to 20
+START_POLL = 0.005  # a stat until its socket is there (~0.1 s); a 20 ms poll lost up to 20 ms
 REPEAT_QUIET = 60.0  # seconds before the same supervisord error is logged again
 SHUTDOWN_TIMEOUT = 5.0
 CALL_TIMEOUT = 5.0  # a call to a live supervisord takes milliseconds

@@ -11,7 +11,7 @@ exec'd after this), with `python -I -S engineexec.py SYS_PATH MODULE ARG...`:
 - `ssl` and `_hashlib` marked missing: supervisord speaks plain HTTP on the
   init's root-only unix socket and hashes nothing but a configured password
   (the init sets none), yet http.client imports ssl and supervisor.compat
-  imports hashlib, and both load OpenSSL (libcrypto, libssl): ~4 MiB of its
+  imports hashlib, and both load OpenSSL (libcrypto, libssl): ~4.5 MiB of its
   RSS. Both modules are written for an interpreter built without OpenSSL:
   http.client goes without TLS, hashlib uses CPython's own md5/sha1/sha2/
   blake2/sha3. Where those own modules are missing, `_hashlib` is left alone.
@@ -22,7 +22,9 @@ exec'd after this), with `python -I -S engineexec.py SYS_PATH MODULE ARG...`:
   (setuptools' vendored packaging and pyparsing, then a scan of every
   distribution on sys.path) was half of supervisord's start there: ~90 ms
   of ~180, and ~7 MiB of its ~30 MiB of RSS (docs/boot.md). supervisor 4.3
-  imports importlib.metadata instead and never asks for it.
+  imports importlib.metadata instead and never asks for it. Where no
+  pkg_resources is installed, there is no stand-in either: importing it
+  fails as it would.
 - MODULE runs as `python -m MODULE` would run it: as `__main__`, sys.argv[0]
   its file, ARG... the rest of sys.argv.
 
@@ -108,9 +110,12 @@ def main(argv: list[str]) -> None:
     sys.modules["ssl"] = None  # type: ignore[assignment]  # import ssl: ImportError
     if _own_hashes():
         sys.modules["_hashlib"] = None  # type: ignore[assignment]
-    sys.modules["pkg_resources"] = _PkgResources("pkg_resources")
-    sys.argv[1:] = args
+    import importlib.util
     import runpy
+
+    if importlib.util.find_spec("pkg_resources") is not None:  # found, not imported
+        sys.modules["pkg_resources"] = _PkgResources("pkg_resources")
+    sys.argv[1:] = args
 
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 

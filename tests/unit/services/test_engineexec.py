@@ -114,3 +114,17 @@ def test_pkg_resources_is_real_only_once_more_than_an_entry_point_is_asked(
     assert not seen["real_before"]  # parse and resolve did not load the real one
     assert seen["extras"] == "pkg_resources"  # an entry point with extras did
     assert (seen["other"], seen["now"]) == ("from the real one", True)
+
+
+def test_where_pkg_resources_is_not_installed_importing_it_fails_as_it_would(
+    tmp_path: Path,
+) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "probe.py").write_text("import pkg_resources\n")
+    stdlib = [p for p in sys.path if "-packages" not in p and p and "/work/" not in p]
+    path = ":".join([str(lib), *stdlib])
+    argv = [sys.executable, "-I", "-S", str(ENGINE_EXEC), path, "probe"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, env={})
+    assert done.returncode == 1
+    assert "ModuleNotFoundError: No module named 'pkg_resources'" in done.stderr
