@@ -512,7 +512,8 @@ class Boot:
         }
 
     async def on_status(self, request: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "status": self.status()}
+        # "usage": false (what `health` asks): no psutil walk of every service's processes
+        return {"ok": True, "status": self.status(with_usage=request.get("usage") is not False)}
 
     async def on_env(self, request: dict[str, Any]) -> dict[str, Any]:
         if self.services is None:
@@ -530,8 +531,8 @@ class Boot:
         ok, message = await self.services.control(what, str(request.get("service", "")))
         return {"ok": ok, "message" if ok else "error": message}
 
-    def status(self) -> dict[str, Any]:
-        services = self.services.status() if self.services is not None else None
+    def status(self, with_usage: bool = True) -> dict[str, Any]:
+        services = self.services.status(with_usage) if self.services is not None else None
         ready = self.stage is Stage.RUNNING and (services is None or bool(services["ready"]))
         return {
             "stage": self.stage.value,

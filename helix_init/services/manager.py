@@ -254,10 +254,10 @@ class ServiceManager:
             )
 
     # -- control -----------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
+    def status(self, with_usage: bool = True) -> dict[str, Any]:
         return {
             "ready": self.all_ready.is_set(),
-            "services": [r.status() for r in self.runners.values()],
+            "services": [r.status(with_usage) for r in self.runners.values()],
             "disabled": [
                 {"name": s.name, "reason": s.disabled_reason}
                 for s in self.plan.services

@@ -214,6 +214,33 @@ def test_with_services_the_engine_client_loads_but_not_xmlrpc_http_nor_tls(pid1:
     assert sorted(n for n in names if n in ("difflib", "random")) == []
 
 
+def test_health_loads_no_psutil_into_pid1_and_status_does(pid1: Pid1) -> None:
+    """The images' HEALTHCHECK asks `helix-init health` every 10 s: it needs no usage figures.
+
+    Each answer with them walked every service's processes with psutil, and
+    the first loaded psutil into PID 1 for good (~1.3 MiB of its RSS).
+    """
+    services = pid1.root / "services.d"
+    services.mkdir()
+    (services / "idle.toml").write_text('command = ["sleep", "1000"]\n')
+    marker = pid1.path("cmd-running")
+    running = pid1.start(
+        "sh", "-c", f'touch "{marker}"; sleep 60 & wait $!', env={"PYTHONPROFILEIMPORTTIME": "1"}
+    )
+    running.wait_for_file(marker)
+    health = pid1.command("health")
+    after_health = set(_imported(pid1))
+    status = pid1.command("status", "--json")
+    after_status = set(_imported(pid1))
+    running.signal(signal.SIGTERM)
+    assert running.wait(timeout=15).code == 0
+
+    assert (health.code, health.stdout.strip()) == (0, "ready"), health.describe()
+    assert "psutil" not in after_health
+    assert status.code == 0, status.describe()
+    assert "psutil" in after_status  # status still gives each service's usage
+
+
 def test_its_supervisord_starts_without_site_and_loads_no_openssl(pid1: Pid1) -> None:
     """supervisord is the other half of the stack's RSS: OpenSSL was ~4 MiB of its ~25.
 
