@@ -20,8 +20,8 @@ exec'd after this), with `python -I -S engineexec.py SYS_PATH MODULE ARG...`:
   supervisor 4.2 (Debian bookworm's, in the images) imports it to resolve
   one "module:attr" at start, its rpcinterface factory, and importing it
   (setuptools' vendored packaging and pyparsing, then a scan of every
-  distribution on sys.path) was half of supervisord's start there: ~90 ms
-  of ~180, and ~7 MiB of its ~30 MiB of RSS (docs/boot.md). supervisor 4.3
+  distribution on sys.path) was ~40% of supervisord's start there, ~55 ms
+  of ~140, and ~7 MiB of its ~30 MiB of RSS (docs/boot.md). supervisor 4.3
   imports importlib.metadata instead and never asks for it. Where no
   pkg_resources is installed, there is no stand-in either: importing it
   fails as it would.
