@@ -142,7 +142,7 @@ def _longrun(
     problems.extend(_shebang_problems(d.run))
     if d.finish is not None:
         problems.extend(_shebang_problems(d.finish))
-    stop_timeout = s6dir.stop_timeout(kill_after, d.finish, d.timeout_finish)
+    stop_timeout = s6dir.stop_timeout(kill_after, d.finish, d.timeout_finish, d.down_signal)
     return ServiceSpec(
         name=d.name,
         command=command,

@@ -43,15 +43,22 @@ def command(
         shim += ["--notify", str(notification_fd)]
     if finish is not None:
         shim += ["--finish", str(finish), "--timeout-finish", str(round(timeout_finish * 1000))]
-        if kill_after > 0:
+        if kill_after > 0 and down_signal not in UNCATCHABLE:  # KILL needs no timer
             shim += ["--kill-after", str(round(kill_after * 1000)), "--down-signal", down_signal]
     return (*shim, str(folder), "--", *argv)
 
 
-def stop_timeout(kill_after: float, finish: Path | None, timeout_finish: float) -> float:
-    """supervisord's (and the init's) stop grace for the folder: with a finish, past the
+UNCATCHABLE = ("KILL", "STOP")  # down-signals the shim cannot take (nor time a KILL after)
+
+
+def stop_timeout(
+    kill_after: float, finish: Path | None, timeout_finish: float, down_signal: str = "TERM"
+) -> float:
+    """supervisord's (and the init's) stop grace for a v3 longrun: with a finish, past the
     shim's own KILL and the finish's time, so that neither ends the shim first."""
-    return kill_after + timeout_finish + 1.0 if finish is not None else kill_after
+    if finish is None or down_signal in UNCATCHABLE:
+        return kill_after
+    return kill_after + timeout_finish + 1.0
 
 
 def script_argv(path: Path) -> tuple[str, ...]:

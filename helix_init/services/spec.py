@@ -297,14 +297,11 @@ def _read_s6_folder(folder: Path, problems: list[Problem]) -> ServiceSpec | None
         why = s6dir.interpreter_problem(script)
         if why:
             problems.append(Problem(str(script), why))
-    kill_after = 10.0  # the default stop grace: a v2 folder's timeout-kill is not read
-    finish_script = finish if finish.exists() else None
+    # No shim KILL timer here: s6-overlay v2 reads no timeout-kill, and the stop
+    # grace is S6_SERVICES_GRACETIME's (s6/stage.py), as supervisord's KILL.
     return ServiceSpec(
         name=folder.name,
-        command=s6dir.command(
-            folder, run, finish_script, fd, finish_timeout, kill_after=kill_after
-        ),
-        stop_timeout=s6dir.stop_timeout(kill_after, finish_script, finish_timeout),
+        command=s6dir.command(folder, run, finish if finish.exists() else None, fd, finish_timeout),
         source=str(folder),
         ready=Probe("notify", None, timeout=0.0) if fd is not None else None,
         working_dir=str(folder),

@@ -17,9 +17,9 @@ longruns, services.d/NAME/):
   helix-init's control socket, as `s6-svc -d` would. It then ends as the run
   did (same exit code, or killed by the same signal).
 - `--kill-after MS --down-signal SIG` (with --finish): the folder's
-  timeout-kill, kept here as s6-supervise keeps it: MS after SIG (the
-  down-signal supervisord stops the service with) came, the run is KILLed,
-  and its finish runs with 256 and 9. supervisord's own KILL comes only
+  timeout-kill, kept here as s6-supervise keeps it: MS after SIG came from a
+  stop (supervisord's, or the init's), the run is KILLed, and its finish runs
+  with 256 and 9. supervisord's own KILL comes only
   after the kill and the finish's time (helix-init sets its stopwaitsecs so):
   were it first, it would end this process too, and no finish would run.
 - `--stdin FIFO`, `--stdout FIFO`: a logger pipeline (producer-for and
@@ -37,7 +37,6 @@ import socket
 import subprocess
 import sys
 import time
-from types import FrameType
 
 FORWARD = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH",
            "SIGALRM", "SIGCONT", "SIGABRT", "SIGPWR")  # fmt: skip
@@ -130,38 +129,35 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def kill_timer(child: int, down_signal: int, after_ms: int) -> None:
-    """KILL the run `after_ms` after the first `down_signal` (s6-supervise's timeout-kill)."""
-    import threading  # only for a finish with a kill timeout: a shim is a start's cost
-
-    try:  # by pidfd: the KILL must never reach a process that later got the run's pid
-        pidfd: int | None = os.pidfd_open(child)
-    except (AttributeError, OSError):  # before Linux 5.3: the pid, as s6-supervise does
-        pidfd = None
-
-    def kill() -> None:
+def wait_run(child: int, watched: set[int], down_signal: int, kill_after_ms: int) -> int:
+    """The run's wait status. The watched signals (blocked) are taken one at a time and
+    passed on; the first down-signal from a stop, sent by supervisord (this process's
+    parent) or the init (pid 1), KILLs the run kill_after_ms later, as s6-supervise's
+    timeout-kill: not a `s6-svc -t`, nor the run's own signal to its group. The run is
+    reaped only here, so until then its pid is its own: the KILL cannot reach another."""
+    deadline: float | None = None
+    while True:
         try:
-            if pidfd is None:
-                os.kill(child, signal.SIGKILL)
-            else:
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-        except OSError:  # it ended (and was reaped) meanwhile
-            pass
-
-    armed: list[threading.Timer] = []
-    forward = signal.getsignal(down_signal)
-
-    def on_down(sig: int, frame: FrameType | None) -> None:
-        if not armed:
-            armed.append(threading.Timer(after_ms / 1000, kill))
-            armed[0].daemon = True
-            armed[0].start()
-        if callable(forward):
-            forward(sig, frame)
+            pid, status = os.waitpid(child, os.WNOHANG)
+        except ChildProcessError:
+            return 0
+        if pid == child:
+            return status
+        if deadline is None:
+            info = signal.sigwaitinfo(watched)
         else:
-            _pass_on(child, sig)
-
-    signal.signal(down_signal, on_down)
+            got = signal.sigtimedwait(watched, max(0.0, deadline - time.monotonic()))
+            if got is None:  # timeout-kill
+                _pass_on(child, signal.SIGKILL)
+                deadline, kill_after_ms = None, 0
+                continue
+            info = got
+        if info.si_signo == signal.SIGCHLD:
+            continue
+        _pass_on(child, info.si_signo)
+        stop = info.si_signo == down_signal and info.si_pid in (os.getppid(), 1)
+        if stop and kill_after_ms > 0 and deadline is None:
+            deadline = time.monotonic() + kill_after_ms / 1000
 
 
 def main(args: list[str]) -> int:
@@ -204,24 +200,19 @@ def main(args: list[str]) -> int:
         os.environ.pop("NOTIFY_SOCKET", None)
     if finish is None:
         return run_exec(args)
+    # Blocked from before the fork: none can end this process before the run is
+    # watched, and each is taken with its sender (wait_run).
+    watched = {getattr(signal, name) for name in FORWARD} | {signal.SIGCHLD, down_signal}
+    signal.pthread_sigmask(signal.SIG_BLOCK, watched)
     child = os.fork()
     if child == 0:
         for name in FORWARD:
             signal.signal(getattr(signal, name), signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, watched)
         os._exit(run_exec(args))
     if notify is not None:
         os.close(notify)
-    for name in FORWARD:
-        signal.signal(getattr(signal, name), lambda sig, _f: _pass_on(child, sig))
-    if kill_after_ms > 0:
-        kill_timer(child, down_signal, kill_after_ms)
-    while True:
-        try:
-            _, status = os.waitpid(child, 0)
-            break
-        except ChildProcessError:
-            status = 0
-            break
+    status = wait_run(child, watched, down_signal, kill_after_ms)
     if os.WIFSIGNALED(status):
         code, sig = 256, os.WTERMSIG(status)
     else:
@@ -230,6 +221,7 @@ def main(args: list[str]) -> int:
         signal.signal(
             getattr(signal, name), signal.SIG_IGN if name != "SIGCONT" else signal.SIG_DFL
         )
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, watched)  # the finish inherits no blocked one
     finish_code = run_finish(finish, [str(code), str(sig), folder], timeout_ms)
     if finish_code == 125:
         request_stop(os.path.basename(folder.rstrip("/")), os.getpid())

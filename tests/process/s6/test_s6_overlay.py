@@ -193,6 +193,34 @@ def test_a_run_deaf_to_its_down_signal_is_killed_at_timeout_kill_and_its_finish_
     assert not any("svc-deaf" in t and "killing it all" in t for t in result.init_texts())
 
 
+def test_s6_svc_t_passes_term_on_without_arming_the_kill_timer(pid1: Pid1) -> None:
+    """timeout-kill counts from a stop (s6-svc -d), not from a signal: a `s6-svc -t` the
+    run does not exit on leaves it running, as under s6-supervise."""
+    image = S6Image(pid1)
+    state = image.state
+    svc = image.longrun(
+        "svc-poked",
+        f'#!/bin/sh\ntrap "touch {state}/got-term" TERM\necho $$ > {state}/run.pid\n'
+        "while :; do sleep 0.1; done\n",
+        finish=f'#!/bin/sh\necho "$@" >> {state}/poked-finish\n',
+    )
+    (svc / "timeout-kill").write_text("200\n")
+    # The CMD pokes it, waits for the trap, then five times the kill timeout: the same
+    # run must still be there (a KILLed one would have been restarted, with a new pid).
+    cmd = (
+        f"until test -s {state}/run.pid; do sleep 0.05; done && p=$(cat {state}/run.pid)"
+        " && s6-svc -t /run/service/svc-poked"
+        f" && until test -e {state}/got-term; do sleep 0.05; done && sleep 1"
+        ' && kill -0 "$p" && echo still-running'
+    )
+
+    result = pid1.run("sh", "-c", cmd, timeout=40)
+
+    assert "still-running" in result.lines, result.describe()
+    # Then the container's stop: TERM trapped again, KILL 0.2 s later, and the one finish.
+    assert (state / "poked-finish").read_text() == "256 9 /etc/s6-overlay/s6-rc.d/svc-poked\n"
+
+
 def test_a_logger_pipeline_carries_the_producers_output_across_logger_restarts(
     pid1: Pid1,
 ) -> None:

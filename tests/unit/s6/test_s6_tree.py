@@ -104,6 +104,18 @@ def test_a_longrun_with_a_finish_is_killed_by_its_shim_so_the_finish_still_runs(
     assert (svc.stop_signal, svc.stop_timeout) == ("HUP", 2.5 + 3.0 + 1.0)
 
 
+def test_a_longrun_stopped_by_kill_needs_no_kill_timer(tmp_path: Path) -> None:
+    rc = tmp_path / "s6-rc.d"
+    define(rc, "svc", "longrun", run="#!/bin/sh\nexec sleep 9\n", finish="#!/bin/sh\n",
+           down_signal="9\n", timeout_kill="2500\n")  # fmt: skip
+    define(rc, "user", None, contents="svc")
+    tree, problems = load_tree(rc, tmp_path / "user-bundles.d")
+    assert tree is not None and problems == []
+    (svc,) = convert.stages(tree, ENV, legacy=())[0].longruns
+    assert "--finish" in svc.command and "--kill-after" not in svc.command
+    assert (svc.stop_signal, svc.stop_timeout) == ("KILL", 2.5)
+
+
 def test_a_dependency_on_a_bundle_means_its_contents(tmp_path: Path) -> None:
     rc = tmp_path / "s6-rc.d"
     define(rc, "a", "longrun", run="#!/bin/sh\n")

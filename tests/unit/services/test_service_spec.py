@@ -344,24 +344,13 @@ def test_s6_folder_becomes_a_service(tmp_path: Path) -> None:
     plan = load_services(tmp_path, {})
     # Run in its folder, as s6-supervise does; the finish script is run by the
     # s6 shim with s6's arguments (tests/unit/s6), not by the init with one.
-    # The shim KILLs the run at the grace's end itself, so that its finish still runs;
-    # supervisord's own KILL waits for that and the finish's 5 s too.
-    shim = s6dir.command(folder, folder / "run", folder / "finish", None, kill_after=10.0)
+    # No KILL timer in the shim: v2 reads no timeout-kill (the grace is S6_SERVICES_GRACETIME's).
+    shim = s6dir.command(folder, folder / "run", folder / "finish", None)
     assert plan.get("legacy") == ServiceSpec(
-        name="legacy",
-        command=shim,
-        source=str(folder),
-        working_dir=str(folder),
-        stop_timeout=16.0,
+        name="legacy", command=shim, source=str(folder), working_dir=str(folder)
     )
     assert shim[-3:] == (str(folder), "--", str(folder / "run"))
-    assert "--finish" in shim
-    assert shim[shim.index("--kill-after") :][:4] == (
-        "--kill-after",
-        "10000",
-        "--down-signal",
-        "TERM",
-    )
+    assert "--finish" in shim and "--kill-after" not in shim
     assert plan.start_levels == (("legacy",), ("modern",))
 
 
