@@ -17,7 +17,6 @@ uses too.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -114,14 +113,17 @@ def mount_containing(path: Path, mounts: Sequence[Mount]) -> Mount | None:
 # --- detection -------------------------------------------------------------
 
 
-class _Statfs(ctypes.Structure):
-    # f_type is the first field (a long) of struct statfs on every Linux ABI;
-    # the padding covers the rest (120 bytes on x86_64).
-    _fields_ = (("f_type", ctypes.c_long), ("_rest", ctypes.c_byte * 256))
-
-
 def statfs_magic(path: Path) -> int:
     """f_type of statfs(2) on path."""
+    # ctypes here, not at the top: the cgroups step imports this module for
+    # mountinfo alone, in a fork of PID 1, where ctypes' import is a few ms.
+    import ctypes
+
+    class _Statfs(ctypes.Structure):
+        # f_type is the first field (a long) of struct statfs on every Linux ABI;
+        # the padding covers the rest (120 bytes on x86_64).
+        _fields_ = (("f_type", ctypes.c_long), ("_rest", ctypes.c_byte * 256))
+
     libc = ctypes.CDLL(None, use_errno=True)
     buf = _Statfs()
     if libc.statfs(os.fsencode(path), ctypes.byref(buf)) != 0:
