@@ -8,6 +8,7 @@ package, which it would have to import: it starts at every dockerd start).
 
 - facts: read-only preflight facts about this level (facts.json)
 - cgroups: v2 delegation and v1 read-write remounts, before dockerd starts
+- mountcall: mount(2) through libc, for those remounts
 - storage: the storage driver for /var/lib/docker
 - netplan: bip, address pools and MTU that clash with nothing around us
 - iptables: which iptables backend dockerd sees on its PATH
