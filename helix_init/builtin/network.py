@@ -36,7 +36,9 @@ def plan_network(level: Level) -> None:
     )
     if plan.moved_because:
         say(f"network: default pool taken ({plan.moved_because}); using {plan.network}")
-    for change in netplan.ensure_bridge(run_command, plan.bip, plan.mtu):
+    for change in netplan.ensure_bridge(
+        run_command, plan.bip, plan.mtu, around.links.get(netplan.BRIDGE_NAME)
+    ):
         say(f"bridge {netplan.BRIDGE_NAME}: {change}")
     _sysctl("net/ipv4/ip_forward", "1")
     override_name, override = dns_override(level.env)

@@ -30,14 +30,14 @@ every table, `ip -4 address show` the RTM_GETADDR dump.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
 from helix_init.dind import DindError
-from helix_init.hostcmd import Runner, check, failed
+from helix_init.hostcmd import Runner, check
 from helix_init.settings.dind import RESERVED_NETS
 
 BRIDGE_NAME = "helix0"
@@ -177,9 +177,32 @@ def nameservers(resolv_conf: str) -> list[IPv4Address]:
 
 
 @dataclass(frozen=True)
+class LinkState:
+    """A link as `ip -j address show` shows it: MTU, up (IFF_UP), its IPv4 addresses.
+
+    From `ip`, not /sys/class/net: sysfs shows the network namespace of whoever
+    mounted it, which need not be ours (`unshare --net` keeps the host's).
+    """
+
+    mtu: int
+    up: bool
+    addresses: tuple[IPv4Interface, ...]
+
+
+def parse_links(ip_json: str) -> dict[str, LinkState]:
+    """Every link of `ip -j address show`, by name."""
+    return {link["ifname"]: _link_state(link) for link in json.loads(ip_json or "[]")}
+
+
+def _link_state(link: dict[str, Any]) -> LinkState:
+    return LinkState(int(link["mtu"]), "UP" in link.get("flags", ()), tuple(_link_addresses(link)))
+
+
+@dataclass(frozen=True)
 class Surroundings:
     routes: tuple[IPv4Network, ...]
     addresses: tuple[IPv4Interface, ...]
+    links: Mapping[str, LinkState] = field(default_factory=dict)  # every link, by name
 
 
 def parse_ip_routes(ip_json: str, ignore: Sequence[str] = ()) -> tuple[IPv4Network, ...]:
@@ -217,44 +240,18 @@ def _link_addresses(link: dict[str, Any]) -> list[IPv4Interface]:
 
 
 def observe_surroundings(run: Runner, ignore: Sequence[str] = (BRIDGE_NAME,)) -> Surroundings:
-    """IPv4 routes (all tables) and addresses here, except on our own bridge.
+    """IPv4 routes (all tables) and addresses here, except on our own bridge; every link's state.
 
     helix0 is left out so that planning again after ensure_bridge gives the
     same plan instead of fleeing from its own bridge.
     """
     routes = check(run, ["ip", "-j", "-4", "route", "show", "table", "all"]).stdout
-    addresses = check(run, ["ip", "-j", "-4", "address", "show"]).stdout
-    return Surroundings(parse_ip_routes(routes, ignore), parse_ip_addresses(addresses, ignore))
-
-
-@dataclass(frozen=True)
-class LinkState:
-    """A link as `ip -j address show dev NAME` shows it: MTU, up (IFF_UP), its IPv4 addresses."""
-
-    mtu: int
-    up: bool
-    addresses: tuple[IPv4Interface, ...]
-
-
-def parse_link(ip_json: str) -> LinkState:
-    """The one link of `ip -j address show dev NAME`."""
-    link = json.loads(ip_json)[0]
-    return LinkState(int(link["mtu"]), "UP" in link.get("flags", ()), tuple(_link_addresses(link)))
-
-
-def read_link(run: Runner, name: str) -> LinkState | None:
-    """The link's state, None when there is no such link.
-
-    One `ip` call, not /sys/class/net: sysfs shows the network namespace of
-    whoever mounted it, which need not be ours (`unshare --net` keeps the host's).
-    """
-    argv = ["ip", "-j", "address", "show", "dev", name]
-    shown = run(argv)
-    if shown.returncode == 0:
-        return parse_link(shown.stdout)
-    if "does not exist" in shown.stderr:
-        return None
-    raise failed(argv, shown)
+    # Every link and family (not -4): the same dump says what the bridge is,
+    # if it exists, so ensure_bridge needs no call of its own to find out.
+    shown = check(run, ["ip", "-j", "address", "show"]).stdout
+    return Surroundings(
+        parse_ip_routes(routes, ignore), parse_ip_addresses(shown, ignore), parse_links(shown)
+    )
 
 
 def bridge_changes(
@@ -293,14 +290,18 @@ def bridge_changes(
 
 
 def ensure_bridge(
-    run: Runner, bip: IPv4Interface, mtu: int | None, name: str = BRIDGE_NAME
+    run: Runner,
+    bip: IPv4Interface,
+    mtu: int | None,
+    link: LinkState | None,
+    name: str = BRIDGE_NAME,
 ) -> list[str]:
-    """Create the bridge with bip as its only IPv4 address and the uplink MTU, up; say what changed.
+    """Make the bridge (`link`: its state as found, None if absent) have bip only, the MTU, up.
 
-    A left-over address from an earlier plan is removed: dockerd would elect
-    it as the default network.
+    Says what changed. A left-over address from an earlier plan is removed:
+    dockerd would elect it as the default network.
     """
-    argvs, changes = bridge_changes(name, bip, mtu, read_link(run, name))
+    argvs, changes = bridge_changes(name, bip, mtu, link)
     for argv in argvs:
         check(run, argv)
     return changes

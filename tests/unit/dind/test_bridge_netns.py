@@ -25,11 +25,13 @@ subprocess.run(["ip", "addr", "add", "10.213.7.2/24", "dev", "up0"], check=True)
 subprocess.run(["ip", "link", "set", "up0", "mtu", "1450", "up"], check=True)
 seen = observe_surroundings(run_command)
 plan = plan_network(1, routes=seen.routes, addresses=seen.addresses, mtu=1450)
-first = ensure_bridge(run_command, plan.bip, plan.mtu)
-second = ensure_bridge(run_command, plan.bip, plan.mtu)
-again = plan_network(1, **vars(observe_surroundings(run_command)), mtu=1450)
+first = ensure_bridge(run_command, plan.bip, plan.mtu, seen.links.get("helix0"))
+after = observe_surroundings(run_command)
+second = ensure_bridge(run_command, plan.bip, plan.mtu, after.links["helix0"])
+again = plan_network(1, routes=after.routes, addresses=after.addresses, mtu=1450)
 subprocess.run(["ip", "addr", "add", "10.9.9.1/24", "dev", "helix0"], check=True)
-stale = ensure_bridge(run_command, plan.bip, plan.mtu)
+found = observe_surroundings(run_command).links["helix0"]
+stale = ensure_bridge(run_command, plan.bip, plan.mtu, found)
 link = subprocess.run(["ip", "-j", "addr", "show", "helix0"], capture_output=True, text=True)
 import sys
 assert "pyroute2" not in sys.modules, "the network step imported pyroute2"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from ipaddress import IPv4Interface, IPv4Network
 
 import pytest
@@ -13,10 +12,8 @@ from helix_init.dind.netplan import (
     bridge_changes,
     parse_ip_addresses,
     parse_ip_routes,
-    parse_link,
-    read_link,
+    parse_links,
 )
-from helix_init.hostcmd import CommandResult, Runner, StepError
 
 # `ip -j -4 route show table all` in a namespace with up0 and helix0 (iproute2 6.1), trimmed.
 ROUTES = json.dumps([
@@ -66,10 +63,11 @@ def test_ipv4_addresses_but_the_bridge_s_a_point_to_point_one_as_its_peer() -> N
 def test_a_link_s_mtu_admin_state_and_addresses() -> None:
     inet = {"family": "inet", "local": "10.0.0.1", "prefixlen": 24}
     up = {"ifname": "helix0", "flags": ["BROADCAST", "MULTICAST", "UP"], "mtu": 1450}
-    shown = json.dumps([{**up, "addr_info": [inet]}])
-    assert parse_link(shown) == LinkState(1450, True, (IPv4Interface("10.0.0.1/24"),))
-    down = json.dumps([{"ifname": "helix0", "flags": ["BROADCAST"], "mtu": 1500, "addr_info": []}])
-    assert parse_link(down) == LinkState(1500, False, ())
+    down = {"ifname": "eth0", "flags": ["BROADCAST"], "mtu": 1500, "addr_info": []}
+    assert parse_links(json.dumps([{**up, "addr_info": [inet]}, down])) == {
+        "helix0": LinkState(1450, True, (IPv4Interface("10.0.0.1/24"),)),
+        "eth0": LinkState(1500, False, ()),
+    }
 
 
 BIP = IPv4Interface("10.213.0.1/24")
@@ -107,22 +105,3 @@ def test_bridge_changes(
     case: str, link: LinkState | None, mtu: int | None, argvs: list[list[str]], changes: list[str]
 ) -> None:
     assert bridge_changes("helix0", BIP, mtu, link) == (argvs, changes)
-
-
-def scripted(result: CommandResult) -> tuple[list[list[str]], Runner]:
-    ran: list[list[str]] = []
-
-    def run(argv: Sequence[str]) -> CommandResult:
-        ran.append(list(argv))
-        return result
-
-    return ran, run
-
-
-def test_no_such_link_is_none_and_any_other_failure_one_line() -> None:
-    ran, run = scripted(CommandResult(1, "", 'Device "helix0" does not exist.\n'))
-    assert read_link(run, "helix0") is None
-    assert ran == [["ip", "-j", "address", "show", "dev", "helix0"]]
-    _, broken = scripted(CommandResult(255, "", "RTNETLINK answers: Operation not permitted\n"))
-    with pytest.raises(StepError, match="exited 255: RTNETLINK answers: Operation not permitted"):
-        read_link(broken, "helix0")
