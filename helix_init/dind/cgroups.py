@@ -201,33 +201,15 @@ def read_only_cgroup_mounts(mounts: Sequence[Mount], under: Path = CGROUP_ROOT) 
     return [m.mount_point for m in cgroup_mounts(mounts, under) if m.read_only]
 
 
-# Per-mount options (mountinfo's sixth field) a bind remount must pass again:
-# it replaces all of a mount's flags. <linux/mount.h>; the kernel shows these.
-KEPT_ON_REMOUNT = {
-    "nosuid": mountcall.MS_NOSUID,
-    "nodev": mountcall.MS_NODEV,
-    "noexec": mountcall.MS_NOEXEC,
-    "noatime": mountcall.MS_NOATIME,
-    "nodiratime": mountcall.MS_NODIRATIME,
-    "relatime": mountcall.MS_RELATIME,
-    "nosymfollow": mountcall.MS_NOSYMFOLLOW,
-}
-
-
 def rw_bind_remount_flags(options: frozenset[str]) -> int | None:
     """mount(2) flags for `mount -o remount,rw,bind` of a mount with these options; None: unsure.
 
     util-linux's mount passes the mount's own flags again with MS_REMOUNT and
-    MS_BIND, and no MS_RDONLY (strace). None for an option not in
-    KEPT_ON_REMOUNT, or no atime option at all (strictatime: no flag says it,
-    and the kernel would make it relatime): the `mount` command then.
+    MS_BIND, and no MS_RDONLY (strace); None when mountcall.per_mount_flags
+    cannot say them exactly: the `mount` command then.
     """
-    if options - KEPT_ON_REMOUNT.keys() - {"ro", "rw"} or not options & {"noatime", "relatime"}:
-        return None
-    flags = mountcall.MS_REMOUNT | mountcall.MS_BIND
-    for option in options:
-        flags |= KEPT_ON_REMOUNT.get(option, 0)
-    return flags
+    kept = mountcall.per_mount_flags(options)
+    return None if kept is None else mountcall.MS_REMOUNT | mountcall.MS_BIND | kept
 
 
 def remount_rw(mount: Mount, runner: Runner) -> None:

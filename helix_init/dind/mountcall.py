@@ -1,11 +1,13 @@
-"""mount(2) through libc, for the cgroups step's remounts; root, in a step process (never PID 1).
+"""mount(2) through libc, for the cgroups and hide-proc steps' remounts; root, in a step process.
 
 Why not the `mount` command: the cgroups step made one per read-only cgroup
 hierarchy (nine on this cgroup v1 host) plus `--make-rshared /`, each a fork
 of the step and an exec of util-linux's mount, most of that step's time in a
-level's boot. The call is the one util-linux makes (seen with strace: the
-mount's own per-mount flags, MS_REMOUNT|MS_BIND, no MS_RDONLY); which flags a
-mount keeps is cgroups.rw_bind_remount_flags' decision, made from mountinfo.
+level's boot (the hide-proc step made one more). The calls are the ones
+util-linux makes (seen with strace): a remount passes the mount's own
+per-mount flags again, as mountinfo shows them (per_mount_flags), with
+MS_REMOUNT (and MS_BIND for a bind remount) and the new options as data.
+Never in PID 1: the steps' forks import this.
 """
 
 from __future__ import annotations
@@ -26,12 +28,43 @@ MS_SHARED = 1 << 20
 MS_RELATIME = 1 << 21
 
 
-def mount(source: str, target: str, fstype: str | None, flags: int) -> None:
-    """mount(2) with no data; OSError (errno, strerror, target) when the kernel refuses."""
-    import ctypes  # here: only the cgroups step's fork needs it
+# mountinfo's per-mount options (its sixth field) and their flags: a remount
+# replaces all of them, so util-linux passes them again. ro/rw are the caller's.
+PER_MOUNT = {
+    "nosuid": MS_NOSUID,
+    "nodev": MS_NODEV,
+    "noexec": MS_NOEXEC,
+    "noatime": MS_NOATIME,
+    "nodiratime": MS_NODIRATIME,
+    "relatime": MS_RELATIME,
+    "nosymfollow": MS_NOSYMFOLLOW,
+}
+
+
+def per_mount_flags(options: frozenset[str]) -> int | None:
+    """The flags that keep a mount's per-mount options (but ro) on a remount; None: unsure.
+
+    None for an option not in PER_MOUNT, or no atime option at all
+    (strictatime: no flag says it, and the kernel would make it relatime):
+    the caller runs the `mount` command then.
+    """
+    if options - PER_MOUNT.keys() - {"ro", "rw"} or not options & {"noatime", "relatime"}:
+        return None
+    flags = 0
+    for option in options:
+        flags |= PER_MOUNT.get(option, 0)
+    return flags
+
+
+def mount(
+    source: str, target: str, fstype: str | None, flags: int, data: str | None = None
+) -> None:
+    """mount(2); OSError (errno, strerror, target) when the kernel refuses."""
+    import ctypes  # here: only the steps' forks need it, never PID 1
 
     libc = ctypes.CDLL(None, use_errno=True)
     fs = fstype.encode() if fstype is not None else None
-    if libc.mount(source.encode(), os.fsencode(target), fs, ctypes.c_ulong(flags), None) != 0:
+    raw = data.encode() if data is not None else None
+    if libc.mount(source.encode(), os.fsencode(target), fs, ctypes.c_ulong(flags), raw) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, os.strerror(errno), target)
