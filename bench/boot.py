@@ -18,14 +18,20 @@ it (drift hits both alike), each as PID 1 of a new PID namespace:
               `env -i /bin/sh` (render.py, what supervisord runs now) and svcexec.py
               under `python -I -S` (before); anchor: a plain fork+exec of `true`
               (what s6-supervise spends). Target: <= 10 ms.
+  engine      supervisord's own start, spawn -> its first answer to getState on its
+              socket, and its VmRSS then (no programs, the conf the init writes beside
+              cont-init): as the init starts it (services/engineexec.py: `-I -S`, the
+              init's sys.path, no OpenSSL, pkg_resources on demand); anchor: plain
+              `python -m supervisor.supervisord` from the venv. Outside any namespace.
   breakdown   `helix-init status --json`'s timeline of a process-tier boot (a
               built-in step forked, a *.sh step, one service): where the time goes
               without Docker. The level-1 figures need an engine: bench/nest.py.
 
 The interpreter is the venv's python (a link to the real binary, TESTBED.md);
 helix-init runs through its console script, and for `true` and early_term also
-through the images' launcher (images/helix-init: `python3 -S`, the signals
-held before `site`), pointed at this checkout instead of dist-packages.
+through the images' launcher (images/helix-init: coreutils' env blocks the
+stop signals before `python3 -S` starts, the first statement holds the rest
+before `site`), pointed at this checkout instead of dist-packages.
 """
 
 from __future__ import annotations
@@ -36,7 +42,9 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -47,6 +55,7 @@ from bench.common import (
     PYTHON,
     REPO,
     UNSHARE,
+    VENV_BIN,
     fresh,
     helix_env,
     init_pid,
@@ -57,25 +66,12 @@ from bench.common import (
     wait_until,
     write_json,
 )
+from tests.support.pid1 import image_launcher
 
 SPAWN_TRUE = "import subprocess, sys; sys.exit(subprocess.call(['true']))"
 IDLE = "import signal, sys; open(sys.argv[1], 'w').close(); signal.pause()"  # marker, idle
 LOST_AFTER = 5.0
 SVCEXEC = REPO / "helix_init" / "services" / "svcexec.py"
-
-
-def image_launcher(work: Path) -> list[str]:
-    """images/helix-init, run by this venv's interpreter over this checkout's helix_init."""
-    packages = work / "dist-packages"
-    packages.mkdir()
-    (packages / "helix_init").symlink_to(REPO / "helix_init")
-    text = (REPO / "images" / "helix-init").read_text()
-    text = text.replace("/usr/lib/python3/dist-packages", str(packages))
-    text = text.replace("#!/usr/bin/python3 -S", f"#!{PYTHON} -S", 1)
-    launcher = work / "helix-init-image"
-    launcher.write_text(text)
-    launcher.chmod(0o755)
-    return [str(launcher)]
 
 
 def exec_to_exit(argv: list[str], env: dict[str, str], work: Path) -> float:
@@ -176,6 +172,64 @@ def wrapper_cpu_ms(argv: list[str]) -> float:
     return ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000
 
 
+GET_STATE = (
+    b"<?xml version='1.0'?><methodCall><methodName>supervisor.getState</methodName>"
+    b"<params></params></methodCall>"
+)
+
+
+def _answers(sock: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.settimeout(2)
+        conn.connect(str(sock))
+        head = f"POST /RPC2 HTTP/1.0\r\nContent-Type: text/xml\r\nContent-Length: {len(GET_STATE)}"
+        conn.sendall(head.encode() + b"\r\n\r\n" + GET_STATE)
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    return b"RUNNING" in data
+
+
+def engine_start(work: Path, lean: bool) -> tuple[float, float]:
+    """ms from supervisord's spawn to its first answer, and its MiB of VmRSS then."""
+    from helix_init.services.engine import Engine, supervisord_argv
+    from helix_init.services.render import EnginePaths, supervisord_conf
+
+    fresh(work)
+    paths = EnginePaths(work / "run", work / "logs")
+    paths.run_dir.mkdir()
+    paths.log_dir.mkdir()
+    paths.conf.write_text(supervisord_conf(paths, [], 0, 0))
+    if lean:  # sys.executable and sys.path as the init's own (its console script's dir first)
+        argv = supervisord_argv(paths.conf, [str(VENV_BIN), *sys.path[1:]])
+    else:  # as bench.services and bench.pid1_rss start plain supervisord
+        argv = [
+            str(VENV_BIN / "python"),
+            "-m",
+            "supervisor.supervisord",
+            "-n",
+            "-c",
+            str(paths.conf),
+        ]
+    env = Engine.environment(os.environ)
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+
+        def answered() -> bool:
+            try:
+                return paths.socket.exists() and _answers(paths.socket)
+            except OSError:
+                return False
+
+        wait_until(answered, "supervisord's first answer", proc)
+        took = (time.perf_counter() - started) * 1000
+        return took, vm_rss_kib(proc.pid) / 1024
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def breakdown(work: Path) -> dict[str, Any]:
     """The timeline of one process-tier boot, read while its CMD runs."""
     fresh(work)
@@ -247,7 +301,7 @@ def main() -> int:
         script = work / "launch.sh"
         path = os.environ.get("PATH", os.defpath)
         script.write_text(Launch("bench", ("true",), {"PATH": path}, {}).script(launch))
-        image = image_launcher(work)
+        image = [str(image_launcher(work))]
         exec_to_exit([*helix, "true"], env, work)  # warm the page cache; not counted
         for i in range(opts.runs):
             progress(f"boot.py: round {i + 1} of {opts.runs}")
@@ -273,6 +327,10 @@ def main() -> int:
             chain = ["/usr/bin/env", "-i", "/bin/sh", str(script)]
             add("wrapper_cpu_ms", "launch script", wrapper_cpu_ms(chain))
             add("wrapper_cpu_ms", "fork+exec", wrapper_cpu_ms(["true"]))
+            for who, lean in (("helix-init", True), ("supervisord", False)):
+                took, rss = engine_start(work / "engine", lean)
+                add("engine_start_ms", who, took)
+                add("engine_rss_mib", who, rss)
         timeline = breakdown(work / "breakdown")
 
     results = {fig: {who: stats(v) for who, v in by.items()} for fig, by in samples.items()}

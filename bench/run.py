@@ -328,6 +328,8 @@ def _timeline(row: Row, timeline: dict[str, Any]) -> None:
     )
     steps = ", ".join(f"{s['step']} {s['seconds']:.2f}s" for s in timeline.get("steps", []))
     row.helix = f"{stages}; steps: {steps}"
+    if engine := timeline.get("engine"):
+        row.helix += f"; supervisord spawn → first answer {engine['seconds']:.2f}s"
 
 
 def figures(idle: float) -> list[Figure]:
@@ -396,6 +398,30 @@ def figures(idle: float) -> list[Figure]:
             ),
             ".1f",
             "ms",
+        ),
+        Figure(
+            fixed("supervisord's own start, spawn → first RPC answer (no programs)"),
+            "boot:results.engine_start_ms.helix-init",
+            stacks(
+                "boot",
+                "results.engine_start_ms.{}",
+                "supervisord",
+                label={"supervisord": "plain `python -m supervisor.supervisord`"},
+            ),
+            ".0f",
+            "ms",
+        ),
+        Figure(
+            fixed("supervisord's RSS once it answers (no programs)"),
+            "boot:results.engine_rss_mib.helix-init",
+            stacks(
+                "boot",
+                "results.engine_rss_mib.{}",
+                "supervisord",
+                label={"supervisord": "plain `python -m supervisor.supervisord`"},
+            ),
+            ".1f",
+            "MiB",
         ),
         Figure(
             fixed("process-tier boot breakdown (one run; timeline of `status --json`)"),

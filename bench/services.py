@@ -7,7 +7,8 @@ Runs as root. Every stack runs as PID 1 of a PID namespace of its own
 (`unshare --pid --fork --mount-proc`), with the same service programs, runs
 interleaved so drift hits every stack alike:
 
-  helix-init   the real init over services.d drop-ins (its supervisord from the venv)
+  helix-init   the real init over services.d drop-ins (its supervisord from the venv,
+               started lean as the init starts it: services/engineexec.py)
   supervisord  plain `python -m supervisor.supervisord` from the venv: autostart,
                autorestart, startsecs=0 (no helix-init in front)
   s6           Debian's s6-svscan/s6-supervise (skipped, saying so, when missing)

@@ -54,7 +54,7 @@ from helix_init.settings import (
 from helix_init.settings import user as user_settings
 from helix_init.settings.s6 import S6Config
 from helix_init.settings.sibling import problems_from_env
-from helix_init.steprunner import StepRunner, run_folder
+from helix_init.steprunner import StepResult, StepRunner, run_folder
 from helix_init.timeline import Stage, Timeline, seconds_since_exec
 
 if TYPE_CHECKING:  # services.d's parser and the engine client load only when services exist
@@ -277,11 +277,15 @@ class Boot:
             shell,
             s.step_prelude,
             heartbeat=s.step_heartbeat,
-            after_step=(lambda name: s6.after_step(self.exports, name)) if s6 else None,
         )
-        self.runner.on_step = lambda step, started, result: self.timeline.step(
-            self.stage, step.name, started, result.seconds, "ok" if result.ok else result.describe()
-        )
+
+        def step_done(step: Step, started: float, result: StepResult) -> None:
+            if s6 is not None and result.code is not None:  # it ran: keep the envdir in step
+                s6.after_step(self.exports, step.name)
+            outcome = "ok" if result.ok else result.describe()
+            self.timeline.step(self.stage, step.name, started, result.seconds, outcome)
+
+        self.runner.on_step = step_done
         await self.runner.source_prelude(s.step_timeout)
         outcome = await run_folder(
             self.runner,
@@ -297,9 +301,7 @@ class Boot:
             self.exports.save(s.run_dir / rundir.ENV_FILE)
         except OSError as exc:  # a full run dir: one line and exit 73, not a traceback
             where = s.run_dir / rundir.ENV_FILE
-            self.finish(
-                Exit.CANT_CREATE, f"{RUN_DIR}: cannot write {where}: {exc.strerror}"
-            )
+            self.finish(Exit.CANT_CREATE, f"{RUN_DIR}: cannot write {where}: {exc.strerror}")
         if outcome.failed is not None:
             self.log.error(
                 f"stopping the container: required step {outcome.failed.step.name} failed "
@@ -338,6 +340,8 @@ class Boot:
                 self.log.info(f"supervisord did not start beside cont-init ({exc}); starting later")
                 await engine.stop()
                 return False
+            if engine.start_took is not None:
+                self.timeline.engine(*engine.start_took)
             return True
 
         return engine, asyncio.get_running_loop().create_task(start())
@@ -391,6 +395,8 @@ class Boot:
         )
         try:
             await self.services.start()
+            if (took := self.services.engine.start_took) is not None:  # if it started only now
+                self.timeline.engine(*took)
         except EngineError as exc:  # the manager has recorded why in .ended
             self.log.error(f"cannot start services: {exc}")
         except OSError as exc:
@@ -506,12 +512,16 @@ class Boot:
         }
 
     async def on_status(self, request: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "status": self.status()}
+        # "usage": false (what `health` asks): no psutil walk of every service's processes
+        return {"ok": True, "status": self.status(with_usage=request.get("usage") is not False)}
 
     async def on_env(self, request: dict[str, Any]) -> dict[str, Any]:
         if self.services is None:
             return {"ok": False, "error": f"no services (stage {self.stage.value})"}
-        ok, answer = self.services.describe_environment(str(request.get("service", "")))
+        # Off the loop, as a start builds it (supervise._prepare_launch): a service's
+        # environment can be tens of thousands of variables (~75 ms to build).
+        name = str(request.get("service", ""))
+        ok, answer = await asyncio.to_thread(self.services.describe_environment, name)
         return {"ok": True, "env": answer} if ok else {"ok": False, "error": answer}
 
     async def on_service_control(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -521,8 +531,8 @@ class Boot:
         ok, message = await self.services.control(what, str(request.get("service", "")))
         return {"ok": ok, "message" if ok else "error": message}
 
-    def status(self) -> dict[str, Any]:
-        services = self.services.status() if self.services is not None else None
+    def status(self, with_usage: bool = True) -> dict[str, Any]:
+        services = self.services.status(with_usage) if self.services is not None else None
         ready = self.stage is Stage.RUNNING and (services is None or bool(services["ready"]))
         return {
             "stage": self.stage.value,

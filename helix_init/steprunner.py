@@ -81,7 +81,6 @@ class StepRunner:
         shell: str,
         prelude: Sequence[Path] = (),
         heartbeat: float = 60.0,
-        after_step: Callable[[str], None] | None = None,
     ) -> None:
         self._reaper = reaper
         self._log = log
@@ -95,8 +94,8 @@ class StepRunner:
         self._heartbeat = heartbeat
         # (step name, session id) of steps that left processes running (adopted.py)
         self.left_running: list[tuple[str, int]] = []
-        self._after_step = after_step  # s6: keeps /run/s6/container_environment in step
-        # Told of every finished step: (step, when it began on time.monotonic, result).
+        # Told of every finished step: (step, when it began on time.monotonic, result), once
+        # its exports are recorded (boot: the timeline, s6's container_environment).
         self.on_step: Callable[[Step, float, StepResult], None] | None = None
 
     async def source_prelude(self, timeout: float) -> None:
@@ -138,8 +137,6 @@ class StepRunner:
         reported = ran.code is not None and not ran.timed_out
         if reported and self._record_exports(step.name, env, env_file, full=step.kind == "sh"):
             self._carry_functions(step.name, env_file)
-        if self._after_step is not None and ran.code is not None:
-            self._after_step(step.name)
         self._log.info(f"step {step.name}: {result.describe()} in {ran.seconds:.2f}s")
         if self.on_step is not None:
             self.on_step(step, began, result)

@@ -47,6 +47,7 @@ class Timeline:
         self.stage = Stage.STARTUP
         self._stages: list[dict[str, Any]] = [{"stage": Stage.STARTUP.value, "start": 0.0}]
         self._steps: list[dict[str, Any]] = []
+        self._engine: dict[str, float] | None = None
 
     def now(self) -> float:
         """Seconds since exec, on this timeline."""
@@ -71,11 +72,22 @@ class Timeline:
             }
         )
 
+    def engine(self, started: float, seconds: float) -> None:
+        """supervisord's first start this boot: its spawn (on the clock given) to its first answer.
+
+        A later start (after it died) is not boot time: only the first is kept.
+        """
+        if self._engine is None:
+            self._engine = {"start": round(started - self._origin, 3), "seconds": round(seconds, 3)}
+
     def to_json(self) -> dict[str, Any]:
         stages = [dict(s) for s in self._stages]
         if "seconds" not in stages[-1]:  # the current stage, so far
             stages[-1]["seconds_so_far"] = round(self.now() - stages[-1]["start"], 3)
-        return {"stages": stages, "steps": [dict(s) for s in self._steps]}
+        made: dict[str, Any] = {"stages": stages, "steps": [dict(s) for s in self._steps]}
+        if self._engine is not None:
+            made["engine"] = dict(self._engine)
+        return made
 
 
 def summary(timeline: dict[str, Any]) -> str:

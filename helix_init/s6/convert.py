@@ -133,14 +133,16 @@ def _longrun(
     # write to; the FIFO outlives restarts of either side, as s6-rc's fdholder does.
     stdin = pipes / d.name if d.consumer_for else None
     stdout = pipes / d.producer_for if d.producer_for else None
+    kill_after = d.timeout_kill or d.timeout_down or 10.0
     command = s6dir.command(
-        d.folder, d.run, d.finish, d.notification_fd, d.timeout_finish, stdin, stdout
-    )
+        d.folder, d.run, d.finish, d.notification_fd, d.timeout_finish, stdin, stdout,
+        kill_after, d.down_signal,
+    )  # fmt: skip
     ready = Probe("notify", None, timeout=d.timeout_up) if d.notification_fd is not None else None
     problems.extend(_shebang_problems(d.run))
     if d.finish is not None:
         problems.extend(_shebang_problems(d.finish))
-    stop_timeout = d.timeout_kill or d.timeout_down or 10.0
+    stop_timeout = s6dir.stop_timeout(kill_after, d.finish, d.timeout_finish)
     return ServiceSpec(
         name=d.name,
         command=command,

@@ -14,10 +14,13 @@ is far past the largest `max`, so the cap never shortens a delay.
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from helix_init.services.spec import Backoff
+
+if TYPE_CHECKING:
+    import random
 
 MAX_DOUBLINGS = 40
 
@@ -25,7 +28,8 @@ MAX_DOUBLINGS = 40
 @dataclass
 class RestartClock:
     backoff: Backoff
-    rng: random.Random = field(default_factory=random.Random)
+    # Made at the first restart: PID 1 does not load `random` while no service has ended.
+    rng: random.Random | None = None
     failures: int = 0  # consecutive short runs since the last reset
 
     def record_exit(self, ran_for: float) -> None:
@@ -43,6 +47,10 @@ class RestartClock:
 
     def delay(self) -> float:
         """Delay before the next start after `failures` consecutive ends."""
+        if self.rng is None:
+            import random
+
+            self.rng = random.Random()
         return delay_after(self.backoff, self.failures, self.rng.uniform(-1.0, 1.0))
 
 

@@ -15,7 +15,6 @@ ENGINE_RESTARTS engine deaths within ENGINE_WINDOW seconds stop the container.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import os
 import time
 from typing import Any
@@ -255,10 +254,10 @@ class ServiceManager:
             )
 
     # -- control -----------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
+    def status(self, with_usage: bool = True) -> dict[str, Any]:
         return {
             "ready": self.all_ready.is_set(),
-            "services": [r.status() for r in self.runners.values()],
+            "services": [r.status(with_usage) for r in self.runners.values()],
             "disabled": [
                 {"name": s.name, "reason": s.disabled_reason}
                 for s in self.plan.services
@@ -285,6 +284,8 @@ class ServiceManager:
         spec = next((s for s in self.plan.services if s.name == name), None)
         if spec is not None:
             return f"service {name} is disabled ({spec.disabled_reason})"
+        import difflib  # only for a mistyped name: not loaded at every boot with services
+
         close = difflib.get_close_matches(name, list(self.runners), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"no enabled service {name!r}{hint}"

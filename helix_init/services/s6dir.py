@@ -26,7 +26,11 @@ def command(
     timeout_finish: float = 5.0,
     stdin_fifo: Path | None = None,
     stdout_fifo: Path | None = None,
+    kill_after: float = 0.0,
+    down_signal: str = "TERM",
 ) -> tuple[str, ...]:
+    """The argv; with a finish and `kill_after` (seconds), the shim KILLs the run that long
+    after `down_signal` itself, so its finish still runs (see stop_timeout below)."""
     argv = script_argv(run)
     if finish is None and notification_fd is None and stdin_fifo is None and stdout_fifo is None:
         return argv
@@ -39,7 +43,15 @@ def command(
         shim += ["--notify", str(notification_fd)]
     if finish is not None:
         shim += ["--finish", str(finish), "--timeout-finish", str(round(timeout_finish * 1000))]
+        if kill_after > 0:
+            shim += ["--kill-after", str(round(kill_after * 1000)), "--down-signal", down_signal]
     return (*shim, str(folder), "--", *argv)
+
+
+def stop_timeout(kill_after: float, finish: Path | None, timeout_finish: float) -> float:
+    """supervisord's (and the init's) stop grace for the folder: with a finish, past the
+    shim's own KILL and the finish's time, so that neither ends the shim first."""
+    return kill_after + timeout_finish + 1.0 if finish is not None else kill_after
 
 
 def script_argv(path: Path) -> tuple[str, ...]:

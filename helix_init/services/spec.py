@@ -297,9 +297,14 @@ def _read_s6_folder(folder: Path, problems: list[Problem]) -> ServiceSpec | None
         why = s6dir.interpreter_problem(script)
         if why:
             problems.append(Problem(str(script), why))
+    kill_after = 10.0  # the default stop grace: a v2 folder's timeout-kill is not read
+    finish_script = finish if finish.exists() else None
     return ServiceSpec(
         name=folder.name,
-        command=s6dir.command(folder, run, finish if finish.exists() else None, fd, finish_timeout),
+        command=s6dir.command(
+            folder, run, finish_script, fd, finish_timeout, kill_after=kill_after
+        ),
+        stop_timeout=s6dir.stop_timeout(kill_after, finish_script, finish_timeout),
         source=str(folder),
         ready=Probe("notify", None, timeout=0.0) if fd is not None else None,
         working_dir=str(folder),

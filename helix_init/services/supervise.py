@@ -578,7 +578,8 @@ class ServiceRunner:
             self.ctx.log.info(f"service {self.spec.name}: {reason}")
             self.ctx.changed()
 
-    def status(self) -> dict[str, Any]:
+    def status(self, with_usage: bool = True) -> dict[str, Any]:
+        """What `status` shows; `with_usage`: the processes' CPU, memory and fds (psutil)."""
         m = self.machine
         now = time.time()
         retry = m.next_retry_at - time.monotonic() if m.next_retry_at is not None else None
@@ -593,7 +594,11 @@ class ServiceRunner:
             "next_retry_in": round(max(0.0, retry), 2) if retry is not None else None,
             "essential": self.spec.essential,
             "reason": m.reason,
-            "usage": usage(self.procs.members()).as_dict() if self.procs and self.pid else None,
+            "usage": (
+                usage(self.procs.members()).as_dict()
+                if with_usage and self.procs and self.pid
+                else None
+            ),
         }
 
 

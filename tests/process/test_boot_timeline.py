@@ -53,6 +53,29 @@ def test_status_gives_every_stage_and_step_its_start_and_duration(pid1: Pid1) ->
         assert s["start"] + s["seconds"] <= cont_init["start"] + cont_init["seconds"] + 0.002
     assert shown.code == 0, shown.describe()
     assert "boot: startup " in shown.stdout and "running " in shown.stdout
+    assert "engine" not in status["timeline"]  # no services, no supervisord
+
+
+def test_status_gives_supervisords_start_from_its_spawn_to_its_first_answer(pid1: Pid1) -> None:
+    pid1.step("10-first.sh", "echo one\n")
+    services = pid1.root / "services.d"
+    services.mkdir()
+    (services / "idle.toml").write_text('command = ["sleep", "1000"]\n')
+    marker = pid1.path("cmd-running")
+    running = pid1.start("sh", "-c", f'touch "{marker}"; sleep 60 & wait $!')
+    running.wait_for_file(marker)
+
+    status = init_status(pid1.run_dir)
+    running.signal(signal.SIGTERM)
+    assert running.wait(timeout=15).code == 0
+
+    stages = {s["stage"]: s for s in status["timeline"]["stages"]}
+    engine = status["timeline"]["engine"]
+    assert engine["seconds"] > 0
+    # spawned beside cont-init (it begins with preflight's end), answered before services ended
+    assert stages["cont-init"]["start"] - 0.002 <= engine["start"]
+    services_end = stages["services"]["start"] + stages["services"]["seconds"]
+    assert engine["start"] + engine["seconds"] <= services_end + 0.002
 
 
 def test_status_says_cont_init_while_a_step_runs(pid1: Pid1) -> None:

@@ -12,10 +12,11 @@ services' engine).
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import pytest
 
-from tests.support.pid1 import Pid1, wait_until
+from tests.support.pid1 import NsProc, Pid1, ns_processes, wait_until
 
 pytestmark = pytest.mark.process
 
@@ -209,3 +210,69 @@ def test_with_services_the_engine_client_loads_but_not_xmlrpc_http_nor_tls(pid1:
     # rpcwire.py speaks XML-RPC over http10.py: xmlrpc.client's http.client and email
     # package were ~2.3 MiB of PID 1's RSS
     assert sorted(n for n in names if _top(n) in ("xmlrpc", "http", "email")) == []
+    # difflib only for a mistyped service name, random at a service's first restart
+    assert sorted(n for n in names if n in ("difflib", "random")) == []
+
+
+def test_health_loads_no_psutil_into_pid1_and_status_does(pid1: Pid1) -> None:
+    """The images' HEALTHCHECK asks `helix-init health` every 10 s: it needs no usage figures.
+
+    Each answer with them walked every service's processes with psutil, and
+    the first loaded psutil into PID 1 for good (~1.3 MiB of its RSS).
+    """
+    services = pid1.root / "services.d"
+    services.mkdir()
+    (services / "idle.toml").write_text('command = ["sleep", "1000"]\n')
+    marker = pid1.path("cmd-running")
+    running = pid1.start(
+        "sh", "-c", f'touch "{marker}"; sleep 60 & wait $!', env={"PYTHONPROFILEIMPORTTIME": "1"}
+    )
+    running.wait_for_file(marker)
+    health = pid1.command("health")
+    after_health = set(_imported(pid1))
+    status = pid1.command("status", "--json")
+    after_status = set(_imported(pid1))
+    running.signal(signal.SIGTERM)
+    assert running.wait(timeout=15).code == 0
+
+    assert (health.code, health.stdout.strip()) == (0, "ready"), health.describe()
+    assert "psutil" not in after_health
+    assert status.code == 0, status.describe()
+    assert "psutil" in after_status  # status still gives each service's usage
+
+
+def test_its_supervisord_starts_without_site_and_loads_no_openssl(pid1: Pid1) -> None:
+    """supervisord is the other half of the stack's RSS: OpenSSL was ~4 MiB of its ~25.
+
+    It runs in the init's interpreter without `site` (engineexec.py), and with
+    ssl and _hashlib marked missing: it speaks plain HTTP on a unix socket and
+    hashes nothing. Read from its /proc/PID/maps while it runs.
+    """
+    services = pid1.root / "services.d"
+    services.mkdir()
+    (services / "idle.toml").write_text('command = ["sleep", "1000"]\n')
+    marker = pid1.path("cmd-running")
+    running = pid1.start("sh", "-c", f'touch "{marker}"; sleep 60 & wait $!')
+    running.wait_for_file(marker)
+    engines: list[NsProc] = []
+    wait_until(
+        lambda: bool(engines.extend(p for p in ns_processes(running) if _is_engine(p)) or engines),
+        10,
+        "supervisord",
+        running.alive,
+    )
+    engine = engines[0]
+    maps = Path(f"/proc/{engine.host_pid}/maps").read_text()
+    running.signal(signal.SIGTERM)
+    result = running.wait(timeout=15)
+    assert result.code == 0, result.describe()
+
+    assert "-S" in engine.argv and "-I" in engine.argv, engine.argv
+    loaded = sorted({line.rsplit("/", 1)[-1] for line in maps.splitlines() if ".so" in line})
+    assert [n for n in loaded if n.startswith(("libssl", "libcrypto", "_ssl", "_hashlib"))] == []
+    said = [t for t in result.texts("supervisord") if not t.startswith("WARN stopped: idle")]
+    assert said == [], result.describe()  # not a line of complaint (hashlib's, say)
+
+
+def _is_engine(proc: NsProc) -> bool:
+    return proc.carries("supervisor.supervisord") and proc.state != "Z"

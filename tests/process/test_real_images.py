@@ -105,9 +105,9 @@ def test_the_root_sandbox_with_its_own_user_script_boots_and_flushes_dockerd(
     ), table
     # ... and stopped with dockerd's own shutdown-timeout as its grace: it flushed (6 s).
     assert (state / "flushed").exists(), result.describe()
-    assert result.has(
-        "up to 25s (dockerd's shutdown-timeout 15s + 10s), no KILL before"
-    ), result.describe()
+    assert result.has("up to 25s (dockerd's shutdown-timeout 15s + 10s), no KILL before"), (
+        result.describe()
+    )
     ended = [t for t in result.init_texts() if "dockerd (pid" in t and "ended" in t]
     assert ended and float(ended[0].rsplit(" ended ", 1)[1].split("s")[0]) >= 6.0, ended
     assert len((state / "starts").read_text().split()) == 1  # the loop never restarted it
@@ -161,8 +161,7 @@ def test_gow_no_argument_start_runs_the_startup_script_as_uname_with_gosu_semant
     gowdev = next(line for line in etc_group.splitlines() if line.startswith("gowdev:"))
     gid = gowdev.split(":")[2]
     assert started == [
-        f"startup uid=1234 gid=1234 groups=1234 {gid} user=retro HOME=/home/retro "
-        "USER=retro args=0"
+        f"startup uid=1234 gid=1234 groups=1234 {gid} user=retro HOME=/home/retro USER=retro args=0"
     ], result.describe()
     assert result.has("CMD started: /opt/gow/startup.sh as retro")
     # Both user steps ran; the image's own script (later) has the last word on the account.

@@ -34,11 +34,36 @@ BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 POLL = 0.01
 
 
+REPO = Path(__file__).resolve().parents[2]
+IMAGES_LAUNCHER = REPO / "images" / "helix-init"
+IMAGES_PYTHON = "/usr/bin/python3"  # what the launcher's first line runs in the images
+IMAGES_PACKAGES = "/usr/lib/python3/dist-packages"  # where the images install helix_init
+
+
+def image_launcher(folder: Path) -> Path:
+    """The images' launcher (images/helix-init) as written, run by this venv's interpreter
+    over this checkout's helix_init: only the interpreter and the packages' folder differ."""
+    packages = folder / "dist-packages"
+    packages.mkdir()
+    (packages / "helix_init").symlink_to(REPO / "helix_init")
+    first, rest = IMAGES_LAUNCHER.read_text().split("\n", 1)
+    assert IMAGES_PYTHON in first, (
+        f"{IMAGES_LAUNCHER}: its first line no longer runs {IMAGES_PYTHON}"
+    )
+    launcher = folder / "helix-init-image"
+    launcher.write_text(
+        first.replace(IMAGES_PYTHON, PYTHON) + "\n" + rest.replace(IMAGES_PACKAGES, str(packages))
+    )
+    launcher.chmod(0o755)
+    return launcher
+
+
 def wait_until(
     condition: Callable[[], bool],
     timeout: float,
     what: str,
     alive: Callable[[], bool] = lambda: True,
+    poll: float = POLL,
 ) -> None:
     """Poll `condition` until it holds; fail after `timeout` seconds or once `alive()` is false."""
     deadline = time.monotonic() + timeout
@@ -49,7 +74,7 @@ def wait_until(
             raise AssertionError(f"gave up waiting for {what}: the process ended")
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(POLL)
+        time.sleep(poll)
 
 
 @dataclass(frozen=True)
@@ -107,7 +132,7 @@ class Running:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
-    def init_pid(self, timeout: float = 5.0) -> int:
+    def init_pid(self, timeout: float = 5.0, poll: float = POLL) -> int:
         """The init's pid as seen from here: unshare's only child."""
         if self._init_pid is None:
             found: list[int] = []
@@ -116,7 +141,9 @@ class Running:
                 found.extend(_children(self.popen.pid))
                 return bool(found)
 
-            wait_until(child_appeared, timeout, "the init to be forked by unshare", self.alive)
+            wait_until(
+                child_appeared, timeout, "the init to be forked by unshare", self.alive, poll
+            )
             self._init_pid = found[0]
         return self._init_pid
 

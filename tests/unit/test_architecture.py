@@ -186,8 +186,9 @@ def test_the_bare_exit_code_finder_finds_them(tmp_path: Path, monkeypatch: Any) 
 
 def test_svcexec_mirrors_the_exit_code_table() -> None:
     from helix_init.exitcodes import Exit
-    from helix_init.services import svcexec
+    from helix_init.services import engineexec, svcexec
 
+    assert engineexec.USAGE == Exit.USAGE
     assert (svcexec.USAGE, svcexec.CANNOT_RUN, svcexec.NOT_FOUND) == (
         Exit.USAGE,
         Exit.CANNOT_RUN,

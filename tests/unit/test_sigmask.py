@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 from helix_init import sigmask
+from tests.support.pid1 import IMAGES_LAUNCHER, IMAGES_PYTHON
 
 
 def _run(code: str) -> str:
@@ -62,3 +63,28 @@ def test_the_callers_ignores_are_found_but_not_the_interpreters_own() -> None:
 def test_names_cover_real_time_signals() -> None:
     assert sigmask.name(signal.SIGTERM) == "SIGTERM"
     assert sigmask.name(signal.SIGRTMIN + 3) == "SIGRTMIN+3"
+
+
+def test_the_images_launcher_blocks_the_stop_signals_before_the_interpreter_starts() -> None:
+    """Its first line is coreutils' env blocking signals, then exec'ing the interpreter; a
+    blocked mask survives exec, so they are queued while python3 starts, not discarded."""
+    first = IMAGES_LAUNCHER.read_text().split("\n", 1)[0]
+    assert len(first.encode()) < 128, "kernels before Linux 5.1 cut the #! line at 128 bytes"
+    interpreter, _, argument = first.removeprefix("#!").partition(" ")
+    assert interpreter == "/usr/bin/env"
+    option, command = argument.removeprefix("-S ").split(" ", 1)
+    assert command == f"{IMAGES_PYTHON} -S"
+    names = option.removeprefix("--block-signal=").split(",")
+    blocked = {signal.Signals[f"SIG{n}"] for n in names}
+    issue = {"TERM", "INT", "HUP", "QUIT", "USR1", "USR2", "WINCH"}
+    assert {signal.Signals[f"SIG{n}"] for n in issue} <= blocked
+    assert blocked <= sigmask.HELD  # release() unblocks exactly the held ones for children
+
+    # What the kernel runs for the line (everything after env is one argument), here
+    # with this venv's interpreter reporting the mask it started with.
+    code = "print(next(l for l in open('/proc/self/status') if l.startswith('SigBlk')))"
+    line = argument.replace(IMAGES_PYTHON, sys.executable)
+    done = subprocess.run([interpreter, line, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    mask = int(done.stdout.split()[1], 16)
+    assert {s for s in signal.Signals if mask & (1 << (s - 1))} == blocked

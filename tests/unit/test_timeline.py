@@ -44,6 +44,16 @@ def test_stages_and_steps_are_timed_from_exec() -> None:
     )
 
 
+def test_the_engines_first_start_is_kept_and_a_later_one_is_not() -> None:
+    clock = Clock(1000.0)
+    tl = Timeline(clock, since_exec=0.15)
+    assert "engine" not in tl.to_json()  # no services: no supervisord
+    tl.engine(started=1000.05, seconds=0.1)
+    tl.engine(started=1003.0, seconds=0.2)  # after a death: not boot time
+
+    assert tl.to_json()["engine"] == {"start": 0.2, "seconds": 0.1}
+
+
 def test_this_process_began_a_moment_ago() -> None:
     assert 0.0 < seconds_since_exec() < 24 * 3600
 

@@ -1,5 +1,6 @@
 # helix-init s6 run shim (stdlib only): what s6-supervise does around one run of a longrun
-"""python -IS supervise.py [--notify N] [--finish PATH --timeout-finish MS]
+"""python -IS supervise.py [--notify N] [--finish PATH --timeout-finish MS
+                          [--kill-after MS --down-signal SIG]]
                           [--stdin FIFO] [--stdout FIFO] DIR -- RUN...
 
 Started by svcexec in the service's folder DIR, for s6 service folders (v3
@@ -15,6 +16,12 @@ longruns, services.d/NAME/):
   that exits 125 means "do not restart": the service is stopped through
   helix-init's control socket, as `s6-svc -d` would. It then ends as the run
   did (same exit code, or killed by the same signal).
+- `--kill-after MS --down-signal SIG` (with --finish): the folder's
+  timeout-kill, kept here as s6-supervise keeps it: MS after SIG (the
+  down-signal supervisord stops the service with) came, the run is KILLed,
+  and its finish runs with 256 and 9. supervisord's own KILL comes only
+  after the kill and the finish's time (helix-init sets its stopwaitsecs so):
+  were it first, it would end this process too, and no finish would run.
 - `--stdin FIFO`, `--stdout FIFO`: a logger pipeline (producer-for and
   consumer-for). The run's stdin or stdout is the FIFO (made when missing,
   root only), opened read-write so neither side ever sees EOF or EPIPE when
@@ -30,6 +37,7 @@ import socket
 import subprocess
 import sys
 import time
+from types import FrameType
 
 FORWARD = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH",
            "SIGALRM", "SIGCONT", "SIGABRT", "SIGPWR")  # fmt: skip
@@ -122,8 +130,43 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def kill_timer(child: int, down_signal: int, after_ms: int) -> None:
+    """KILL the run `after_ms` after the first `down_signal` (s6-supervise's timeout-kill)."""
+    import threading  # only for a finish with a kill timeout: a shim is a start's cost
+
+    try:  # by pidfd: the KILL must never reach a process that later got the run's pid
+        pidfd: int | None = os.pidfd_open(child)
+    except (AttributeError, OSError):  # before Linux 5.3: the pid, as s6-supervise does
+        pidfd = None
+
+    def kill() -> None:
+        try:
+            if pidfd is None:
+                os.kill(child, signal.SIGKILL)
+            else:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        except OSError:  # it ended (and was reaped) meanwhile
+            pass
+
+    armed: list[threading.Timer] = []
+    forward = signal.getsignal(down_signal)
+
+    def on_down(sig: int, frame: FrameType | None) -> None:
+        if not armed:
+            armed.append(threading.Timer(after_ms / 1000, kill))
+            armed[0].daemon = True
+            armed[0].start()
+        if callable(forward):
+            forward(sig, frame)
+        else:
+            _pass_on(child, sig)
+
+    signal.signal(down_signal, on_down)
+
+
 def main(args: list[str]) -> int:
     notify, finish, timeout_ms = None, None, 5000
+    kill_after_ms, down_signal = 0, signal.SIGTERM
     fifos: list[tuple[str, int]] = []
     try:
         while args and args[0].startswith("--") and args[0] != "--":
@@ -134,6 +177,10 @@ def main(args: list[str]) -> int:
                 finish = args.pop(0)
             elif opt == "--timeout-finish":
                 timeout_ms = int(args.pop(0))
+            elif opt == "--kill-after":
+                kill_after_ms = int(args.pop(0))
+            elif opt == "--down-signal":
+                down_signal = getattr(signal, "SIG" + args.pop(0))
             elif opt in ("--stdin", "--stdout"):
                 fifos.append((args.pop(0), 0 if opt == "--stdin" else 1))
             else:
@@ -141,7 +188,7 @@ def main(args: list[str]) -> int:
         folder = args.pop(0)
         if args.pop(0) != "--" or not args:
             raise ValueError("no run")
-    except (IndexError, ValueError) as exc:
+    except (IndexError, ValueError, AttributeError) as exc:
         print(f"helix-init: supervise.py: bad arguments ({exc})", file=sys.stderr)
         return 100
     try:
@@ -166,6 +213,8 @@ def main(args: list[str]) -> int:
         os.close(notify)
     for name in FORWARD:
         signal.signal(getattr(signal, name), lambda sig, _f: _pass_on(child, sig))
+    if kill_after_ms > 0:
+        kill_timer(child, down_signal, kill_after_ms)
     while True:
         try:
             _, status = os.waitpid(child, 0)
@@ -185,7 +234,8 @@ def main(args: list[str]) -> int:
     if finish_code == 125:
         request_stop(os.path.basename(folder.rstrip("/")), os.getpid())
     if sig:
-        signal.signal(sig, signal.SIG_DFL)
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):  # (those two have no handler to reset)
+            signal.signal(sig, signal.SIG_DFL)
         os.kill(os.getpid(), sig)
         time.sleep(1)
     return code if code < 256 else 1

@@ -50,6 +50,20 @@ class S6Image:
         for name in ("RC_DIR", "ENV_DIR", "RESULTS_DIR", "BASEDIR"):  # the real paths, here
             pid1.env.pop(f"HELIX_INIT_S6_{name}")
 
+    def longrun(self, name: str, run: str, finish: str | None = None) -> Path:
+        """A longrun of the user bundle after init-services (run executable; finish not,
+        which s6-rc accepts); its folder, for more files."""
+        svc = self.rc / name
+        (svc / "dependencies.d").mkdir(parents=True)
+        (svc / "type").write_text("longrun\n")
+        (svc / "dependencies.d" / "init-services").touch()
+        (svc / "run").write_text(run)
+        (svc / "run").chmod(0o755)
+        if finish is not None:
+            (svc / "finish").write_text(finish)
+        (self.rc / "user" / "contents.d" / name).touch()
+        return svc
+
     def command(self, *args: str, env: dict[str, str] | None = None) -> Finished:
         """`helix-init check|plan` in the same private mounts (a mount namespace, no PID one)."""
         proc = subprocess.run(

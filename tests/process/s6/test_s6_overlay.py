@@ -146,16 +146,11 @@ def test_plan_shows_the_tree_as_it_will_run(pid1: Pid1) -> None:
 
 def test_finish_exit_125_means_do_not_restart(pid1: Pid1) -> None:
     image = S6Image(pid1)
-    svc = image.rc / "svc-once"
-    (svc / "dependencies.d").mkdir(parents=True)
-    (svc / "type").write_text("longrun\n")
-    (svc / "dependencies.d" / "init-services").touch()
-    (svc / "run").write_text('#!/bin/sh\necho once >> "$APP_STATE/once"\nexit 7\n')
-    (svc / "finish").write_text(
-        f'#!/bin/sh\necho "$@" >> {image.state}/once-finish\nexit 125\n'
-    )  # not executable: s6-rc accepts that
-    (svc / "run").chmod(0o755)
-    (image.rc / "user" / "contents.d" / "svc-once").touch()
+    image.longrun(
+        "svc-once",
+        '#!/bin/sh\necho once >> "$APP_STATE/once"\nexit 7\n',
+        finish=f'#!/bin/sh\necho "$@" >> {image.state}/once-finish\nexit 125\n',
+    )
     # The CMD waits for it to be down for good, then asks s6-svc for one more run.
     cmd = (
         "s6-svwait -d -t 20000 /run/service/svc-once && echo down"
@@ -172,6 +167,30 @@ def test_finish_exit_125_means_do_not_restart(pid1: Pid1) -> None:
     assert not result.has("svc-once: exited") or not any(
         "svc-once" in t and "restarting in" in t for t in result.init_texts()
     ), result.describe()
+
+
+def test_a_run_deaf_to_its_down_signal_is_killed_at_timeout_kill_and_its_finish_runs(
+    pid1: Pid1,
+) -> None:
+    """s6-supervise KILLs the run timeout-kill after the down-signal, then runs ./finish with
+    256 and 9. The shim does that KILL itself: supervisord's own (which ends the shim's
+    whole group) comes later, so the finish is not lost with it."""
+    image = S6Image(pid1)
+    up = image.state / "deaf-up"
+    svc = image.longrun(
+        "svc-deaf",
+        f'#!/bin/sh\ntrap "" TERM\ntouch {up}\nwhile :; do sleep 1; done\n',
+        finish=f'#!/bin/sh\necho "$@" > {image.state}/deaf-finish\n',
+    )
+    (svc / "timeout-kill").write_text("300\n")
+
+    result = pid1.run("sh", "-c", f"until test -e {up}; do sleep 0.05; done", timeout=40)
+
+    assert result.code == 143, result.describe()  # the fixture's own finish sets it
+    finish = image.state / "deaf-finish"
+    assert finish.exists(), f"no finish after the KILL\n{result.describe()}"
+    assert finish.read_text() == "256 9 /etc/s6-overlay/s6-rc.d/svc-deaf\n"
+    assert not any("svc-deaf" in t and "killing it all" in t for t in result.init_texts())
 
 
 def test_a_logger_pipeline_carries_the_producers_output_across_logger_restarts(

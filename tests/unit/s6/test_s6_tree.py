@@ -83,6 +83,27 @@ def test_oneshots_run_in_dependency_order_and_longruns_become_services(tmp_path:
     }  # fmt: skip
 
 
+def test_a_longrun_with_a_finish_is_killed_by_its_shim_so_the_finish_still_runs(
+    tmp_path: Path,
+) -> None:
+    """s6-supervise KILLs the run at timeout-kill and then runs ./finish (256, 9): the shim
+    does the KILL itself, and supervisord's own KILL (which would end the shim too) waits
+    past it and the finish's timeout-finish."""
+    rc = tmp_path / "s6-rc.d"
+    define(rc, "svc", "longrun", run="#!/bin/sh\nexec sleep 9\n", finish="#!/bin/sh\n",
+           down_signal="SIGHUP\n", timeout_kill="2500\n", timeout_finish="3000\n")  # fmt: skip
+    define(rc, "user", None, contents="svc")
+    tree, problems = load_tree(rc, tmp_path / "user-bundles.d")
+    assert tree is not None and problems == []
+    stages, problems = convert.stages(tree, ENV, legacy=())
+    (svc,) = stages.longruns
+    argv = svc.command
+    kill = argv[argv.index("--kill-after") :][:4]
+    assert kill == ("--kill-after", "2500", "--down-signal", "HUP")
+    assert argv.index("--kill-after") < argv.index("--")
+    assert (svc.stop_signal, svc.stop_timeout) == ("HUP", 2.5 + 3.0 + 1.0)
+
+
 def test_a_dependency_on_a_bundle_means_its_contents(tmp_path: Path) -> None:
     rc = tmp_path / "s6-rc.d"
     define(rc, "a", "longrun", run="#!/bin/sh\n")

@@ -344,12 +344,24 @@ def test_s6_folder_becomes_a_service(tmp_path: Path) -> None:
     plan = load_services(tmp_path, {})
     # Run in its folder, as s6-supervise does; the finish script is run by the
     # s6 shim with s6's arguments (tests/unit/s6), not by the init with one.
-    shim = s6dir.command(folder, folder / "run", folder / "finish", None)
+    # The shim KILLs the run at the grace's end itself, so that its finish still runs;
+    # supervisord's own KILL waits for that and the finish's 5 s too.
+    shim = s6dir.command(folder, folder / "run", folder / "finish", None, kill_after=10.0)
     assert plan.get("legacy") == ServiceSpec(
-        name="legacy", command=shim, source=str(folder), working_dir=str(folder)
+        name="legacy",
+        command=shim,
+        source=str(folder),
+        working_dir=str(folder),
+        stop_timeout=16.0,
     )
     assert shim[-3:] == (str(folder), "--", str(folder / "run"))
     assert "--finish" in shim
+    assert shim[shim.index("--kill-after") :][:4] == (
+        "--kill-after",
+        "10000",
+        "--down-signal",
+        "TERM",
+    )
     assert plan.start_levels == (("legacy",), ("modern",))
 
 
