@@ -53,6 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = args[1:]
     if not _boots(args):  # a command or a helper: signals behave as usual at once
         sigmask.release(held)
+    if args[:1] == ["run-dockerd"]:
+        # An interpreter at every dockerd start, on the boot's critical path:
+        # no Settings (its import was ~25 ms of a ~57 ms start in the image).
+        # A bad setting stops the init at boot, before any service starts.
+        from helix_init import rundockerd
+
+        return rundockerd.main(run_dir(env), env, args[1:])
     from helix_init.exitcodes import Exit
     from helix_init.problems import ConfigError
     from helix_init.settings import Settings
@@ -82,6 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"helix-init: unknown option {first}; see helix-init --help", file=sys.stderr)
         return Exit.USAGE
     return _boot(settings, args, held)
+
+
+def run_dir(env: dict[str, str]) -> str:
+    """HELIX_INIT_RUN_DIR as Settings reads it (an absolute path, else the default), unparsed."""
+    raw = env.get("HELIX_INIT_RUN_DIR", "")
+    return raw if raw.startswith("/") else "/run/helix-init"
 
 
 def _boots(args: list[str]) -> bool:
@@ -125,10 +138,6 @@ def _helper_command(name: str, args: list[str]) -> int:
             print("usage: helix-init step NAME", file=sys.stderr)
             return Exit.USAGE
         return run_step(args[0], os.environ)
-    if name == "run-dockerd":
-        from helix_init.dind import rundockerd
-
-        return rundockerd.main(os.environ, args)
     if name == "install":
         from helix_init.s6 import install
 

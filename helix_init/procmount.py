@@ -46,6 +46,18 @@ def hidepid(mountinfo: str, where: str = "/proc") -> str | None:
     return found or None
 
 
+def proc_mount_options(mountinfo: str, where: str = "/proc") -> frozenset[str] | None:
+    """The per-mount options (mountinfo's sixth field) of the procfs mounted last at `where`."""
+    found: frozenset[str] | None = None
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if len(fields) < 10 or fields[4] != where or "-" not in fields:
+            continue
+        if fields[fields.index("-") + 1 : fields.index("-") + 2] == ["proc"]:
+            found = frozenset(fields[5].split(","))
+    return found
+
+
 def hides_other_users(mountinfo: str) -> bool:
     return hidepid(mountinfo) in HIDING
 
@@ -62,13 +74,14 @@ def remount_argv(value: str = WANTED) -> list[str]:
 
 
 def hide_processes(
-    env: Mapping[str, str], run: Callable[[list[str]], tuple[int, str]], say: Callable[[str], None]
+    env: Mapping[str, str], remount: Callable[[str], tuple[int, str]], say: Callable[[str], None]
 ) -> None:
     """The `hide-proc` step: remount this level's /proc so only root sees root's processes.
 
     HELIX_HIDE_PROC=0 leaves /proc alone (a service with an argv secret then
     refuses to start, saying why). A remount that fails (no CAP_SYS_ADMIN) is
     one warning, not a failed boot: the same refusal protects the token.
+    `remount(value)` remounts /proc with hidepid=value: (0, "") or (code, why).
     """
     if env.get(HIDE_PROC, "1").strip().lower() in ("0", "false", "no", "off"):
         say(f"{HIDE_PROC}=0: /proc left as it is (argv secrets will not be used)")
@@ -85,7 +98,7 @@ def hide_processes(
         return
     why = ""
     for value in (WANTED, "2"):  # "invisible" needs Linux 5.8; 2 is the same on older ones
-        code, why = run(remount_argv(value))
+        code, why = remount(value)
         if code == 0:
             say(f"/proc remounted with hidepid={value}: only root sees root's processes")
             return

@@ -7,7 +7,11 @@ each entry, and whether boot clears it (`CLEARED`), is said beside it.
 
 from __future__ import annotations
 
-from pathlib import Path
+# pathlib for the annotations only: `helix-init run-dockerd`, an interpreter on
+# every boot's critical path, imports this module and nothing heavier (~7 ms).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # The init's own (cleared at every boot, whatever a crash left there)
 CONTROL_SOCK = "control.sock"  # the operator commands' socket, root only (control.py)

@@ -18,7 +18,9 @@ def fix_cgroups(level: Level) -> None:
     if not level.docker_wanted():
         return
     mountinfo = Path("/proc/self/mountinfo").read_text()
-    for point in cgroups.remount_cgroups_rw(run_command, mountinfo):
+    for point in cgroups.remount_cgroups_rw(
+        lambda mount: cgroups.remount_rw(mount, run_command), mountinfo
+    ):
         say(f"remounted {point} read-write")
     layout = level.facts()["cgroup"]
     if layout["version"] == "v2":
@@ -29,6 +31,7 @@ def fix_cgroups(level: Level) -> None:
         moved = len(result.moved)
         say(f"cgroup v2: moved {moved} process(es); controllers {result.subtree_control}")
     # dockerd's mounts must propagate into its containers (moby hack/dind).
-    done = run_command(["mount", "--make-rshared", "/"])
-    if done.returncode != 0:
-        say(f"warning: mount --make-rshared / failed: {done.stderr.strip()}")
+    try:
+        cgroups.make_mounts_shared()
+    except OSError as exc:
+        say(f"warning: mount --make-rshared / failed: {exc.strerror}")

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from helix_init.builtin.level import Level, run_command, say
 from helix_init.settings.sibling import forward_config
-from helix_init.sibling import localhost
 
 RESOLV_CONF = Path("/etc/resolv.conf")
 
@@ -22,6 +21,8 @@ def forward_localhost_to_gateway(level: Level) -> None:
     config = forward_config(level.env)
     if config is None:
         return
+    from helix_init.sibling import localhost  # here: off (the default), the step imports nothing
+
     localhost.forward(config, run_command, _forward_state(level), RESOLV_CONF, say)
 
 
@@ -31,6 +32,8 @@ def undo_localhost_forwarding(level: Level) -> None:
     Prevents rules piling up in a network namespace that outlives the
     container (a sibling's, or a restarted desktop's).
     """
+    from helix_init.sibling import localhost
+
     localhost.undo(run_command, _forward_state(level), RESOLV_CONF, say)
 
 

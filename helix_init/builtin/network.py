@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helix_init.builtin.level import Level, say
+from helix_init.builtin.level import Level, run_command, say
 from helix_init.dind import netplan
 from helix_init.settings.dind import CHILD_RESERVED_NETS
 from helix_init.settings.dns import DNS_MODE, DNS_RELAY, dns_override
@@ -24,7 +24,7 @@ def plan_network(level: Level) -> None:
 
     found = level.facts()
     resolv_text = _read("/etc/resolv.conf")
-    around = netplan.observe_surroundings()
+    around = netplan.observe_surroundings(run_command)
     plan = netplan.plan_network(
         found["depth"],
         routes=around.routes,
@@ -36,7 +36,9 @@ def plan_network(level: Level) -> None:
     )
     if plan.moved_because:
         say(f"network: default pool taken ({plan.moved_because}); using {plan.network}")
-    for change in netplan.ensure_bridge(plan.bip, plan.mtu):
+    for change in netplan.ensure_bridge(
+        run_command, plan.bip, plan.mtu, around.links.get(netplan.BRIDGE_NAME)
+    ):
         say(f"bridge {netplan.BRIDGE_NAME}: {change}")
     _sysctl("net/ipv4/ip_forward", "1")
     override_name, override = dns_override(level.env)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from helix_init.dind import DindError
+from helix_init.dind import DindError, mountcall
 from helix_init.dind.storage import Mount, parse_mountinfo
 from helix_init.hostcmd import Runner, check
 
@@ -201,13 +201,43 @@ def read_only_cgroup_mounts(mounts: Sequence[Mount], under: Path = CGROUP_ROOT) 
     return [m.mount_point for m in cgroup_mounts(mounts, under) if m.read_only]
 
 
-def remount_cgroups_rw(runner: Runner, mountinfo: str, under: Path = CGROUP_ROOT) -> list[str]:
-    """`mount -o remount,rw,bind` each read-only cgroup mount; return the ones remounted.
+def rw_bind_remount_flags(options: frozenset[str]) -> int | None:
+    """mount(2) flags for `mount -o remount,rw,bind` of a mount with these options; None: unsure.
+
+    util-linux's mount passes the mount's own flags again with MS_REMOUNT and
+    MS_BIND, and no MS_RDONLY (strace); None when mountcall.per_mount_flags
+    cannot say them exactly: the `mount` command then.
+    """
+    kept = mountcall.per_mount_flags(options)
+    return None if kept is None else mountcall.MS_REMOUNT | mountcall.MS_BIND | kept
+
+
+def remount_rw(mount: Mount, runner: Runner) -> None:
+    """Bind-remount `mount` read-write, its other flags kept: mount(2), else the `mount` command."""
+    flags = rw_bind_remount_flags(mount.options)
+    if flags is None:
+        check(runner, ["mount", "-o", "remount,rw,bind", mount.mount_point])
+        return
+    try:
+        mountcall.mount(mount.source, mount.mount_point, mount.fstype, flags)
+    except OSError as exc:
+        raise DindError(f"cannot remount {mount.mount_point} read-write: {exc.strerror}") from None
+
+
+def make_mounts_shared() -> None:
+    """`mount --make-rshared /` (the same mount(2) call): dockerd's mounts reach its containers."""
+    mountcall.mount("none", "/", None, mountcall.MS_REC | mountcall.MS_SHARED)
+
+
+def remount_cgroups_rw(
+    remount: Callable[[Mount], None], mountinfo: str, under: Path = CGROUP_ROOT
+) -> list[str]:
+    """Remount each read-only cgroup mount read-write (`remount`); return the ones remounted.
 
     Must run before dockerd starts. Once they are read-write, a second run
     finds nothing to do.
     """
-    points = read_only_cgroup_mounts(parse_mountinfo(mountinfo), under)
-    for point in points:
-        check(runner, ["mount", "-o", "remount,rw,bind", point])
-    return points
+    mounts = [m for m in cgroup_mounts(parse_mountinfo(mountinfo), under) if m.read_only]
+    for mount in mounts:
+        remount(mount)
+    return [m.mount_point for m in mounts]

@@ -93,12 +93,32 @@ def observe_iptables(
     return IptablesObservations(
         override=override,
         ip_tables_names=names,
-        legacy_rules=_rules(runner, which, "legacy"),
-        nft_rules=_rules(runner, which, "nft"),
+        legacy_rules=_rules(runner, which, "legacy", proc),
+        nft_rules=_rules(runner, which, "nft", proc),
     )
 
 
-def _rules(runner: Runner, which: Callable[[str], str | None], backend: str) -> int | None:
+# The legacy save tools list the tables of these files (and nothing else).
+LEGACY_TABLE_NAMES = {"iptables": "ip_tables_names", "ip6tables": "ip6_tables_names"}
+
+
+def _no_legacy_tables(proc: Path, family: str) -> bool:
+    """True when /proc says this family has no legacy table here: its save would print nothing.
+
+    iptables-legacy-save dumps exactly the tables named in /proc/net/ip_tables_names
+    (ip6_tables_names for ip6tables); empty, it prints nothing and exits 0 (checked in
+    a fresh network namespace), so the count is 0 without running it. A missing
+    file (no x_tables here) is left to the tool, which then fails.
+    """
+    try:
+        return (proc / "net" / LEGACY_TABLE_NAMES[family]).read_text().split() == []
+    except OSError:
+        return False
+
+
+def _rules(
+    runner: Runner, which: Callable[[str], str | None], backend: str, proc: Path
+) -> int | None:
     """Rules of iptables-BACKEND-save plus ip6tables; None when the IPv4 one is missing or fails."""
     total = 0
     for family in ("iptables", "ip6tables"):
@@ -107,6 +127,8 @@ def _rules(runner: Runner, which: Callable[[str], str | None], backend: str) -> 
             if family == "iptables":
                 return None
             continue
+        if backend == "legacy" and _no_legacy_tables(proc, family):
+            continue  # 0 rules, exactly what the tool would have said
         result = runner([tool])
         if result.returncode != 0:
             if family == "iptables":

@@ -19,19 +19,25 @@ uplink MTU before dockerd starts, and daemon.json names the bridge without a
 bip; dockerd takes the bridge's address as the default network (checked with
 20.10: bridge network 10.213.0.0/24, next user network 10.213.1.0/24).
 
-pyroute2 is imported inside the two I/O functions only: importing it costs
-about 0.4 s and 40 MB, which PID 1 should not pay unless it needs it.
+The two I/O functions run iproute2's `ip` (its JSON output) through the
+step's Runner, not pyroute2: importing pyroute2 (0.7,
+Debian's) took ~0.18 s of the network step's ~0.24 s in a level-1 boot, where
+the `ip` calls take a few milliseconds each (docs/boot.md). The kernel's
+answers are the same: `ip -4 route show table all` is the RTM_GETROUTE dump of
+every table, `ip -4 address show` the RTM_GETADDR dump.
 """
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address
+from typing import Any
 from urllib.parse import urlsplit
 
 from helix_init.dind import DindError
+from helix_init.hostcmd import Runner, check
 from helix_init.settings.dind import RESERVED_NETS
 
 BRIDGE_NAME = "helix0"
@@ -167,68 +173,135 @@ def nameservers(resolv_conf: str) -> list[IPv4Address]:
     return found
 
 
-# --- I/O: netlink -------------------------------------------------------------
+# --- I/O: iproute2 ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """A link as `ip -j address show` shows it: MTU, up (IFF_UP), its IPv4 addresses.
+
+    From `ip`, not /sys/class/net: sysfs shows the network namespace of whoever
+    mounted it, which need not be ours (`unshare --net` keeps the host's).
+    """
+
+    mtu: int
+    up: bool
+    addresses: tuple[IPv4Interface, ...]
+
+
+def parse_links(ip_json: str) -> dict[str, LinkState]:
+    """Every link of `ip -j address show`, by name."""
+    return {link["ifname"]: _link_state(link) for link in json.loads(ip_json or "[]")}
+
+
+def _link_state(link: dict[str, Any]) -> LinkState:
+    return LinkState(int(link["mtu"]), "UP" in link.get("flags", ()), tuple(_link_addresses(link)))
 
 
 @dataclass(frozen=True)
 class Surroundings:
     routes: tuple[IPv4Network, ...]
     addresses: tuple[IPv4Interface, ...]
+    links: Mapping[str, LinkState] = field(default_factory=dict)  # every link, by name
 
 
-def observe_surroundings(ignore: Sequence[str] = (BRIDGE_NAME,)) -> Surroundings:
-    """IPv4 routes (all tables) and addresses here, except on our own bridge.
+def parse_ip_routes(ip_json: str, ignore: Sequence[str] = ()) -> tuple[IPv4Network, ...]:
+    """IPv4 routes from `ip -j -4 route show table all`, except those through `ignore`.
+
+    `ip` writes a host route's dst without its /32 and the default route as "default".
+    """
+    found: list[IPv4Network] = []
+    for route in json.loads(ip_json or "[]"):
+        if route.get("dev") in ignore or "dst" not in route:
+            continue
+        dst = route["dst"]
+        found.append(IPv4Network("0.0.0.0/0" if dst == "default" else dst, strict=False))
+    return tuple(found)
+
+
+def parse_ip_addresses(ip_json: str, ignore: Sequence[str] = ()) -> tuple[IPv4Interface, ...]:
+    """IPv4 addresses from `ip -j -4 address show`, except those on `ignore`.
+
+    A point-to-point address names its peer in "address", as IFA_ADDRESS does.
+    """
+    found: list[IPv4Interface] = []
+    for link in json.loads(ip_json or "[]"):
+        if link.get("ifname") not in ignore:
+            found += _link_addresses(link)
+    return tuple(found)
+
+
+def _link_addresses(link: dict[str, Any]) -> list[IPv4Interface]:
+    return [
+        IPv4Interface(f"{info.get('address', info['local'])}/{info['prefixlen']}")
+        for info in link.get("addr_info", ())
+        if info.get("family") == "inet"
+    ]
+
+
+def observe_surroundings(run: Runner, ignore: Sequence[str] = (BRIDGE_NAME,)) -> Surroundings:
+    """IPv4 routes (all tables) and addresses here, except on our own bridge; every link's state.
 
     helix0 is left out so that planning again after ensure_bridge gives the
     same plan instead of fleeing from its own bridge.
     """
-    from pyroute2 import IPRoute
-
-    with IPRoute() as ipr:
-        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
-        skip = {i for i, n in names.items() if n in ignore}
-        routes = tuple(
-            IPv4Network(f"{r.get_attr('RTA_DST') or '0.0.0.0'}/{r['dst_len']}", strict=False)
-            for r in ipr.get_routes(family=socket.AF_INET)
-            if r.get_attr("RTA_OIF") not in skip
-        )
-        addresses = tuple(
-            IPv4Interface(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
-            for a in ipr.get_addr(family=socket.AF_INET)
-            if a["index"] not in skip
-        )
-    return Surroundings(routes, addresses)
+    routes = check(run, ["ip", "-j", "-4", "route", "show", "table", "all"]).stdout
+    # Every link and family (not -4): the same dump says what the bridge is,
+    # if it exists, so ensure_bridge needs no call of its own to find out.
+    shown = check(run, ["ip", "-j", "address", "show"]).stdout
+    return Surroundings(
+        parse_ip_routes(routes, ignore), parse_ip_addresses(shown, ignore), parse_links(shown)
+    )
 
 
-def ensure_bridge(bip: IPv4Interface, mtu: int | None, name: str = BRIDGE_NAME) -> list[str]:
-    """Create the bridge with bip as its only IPv4 address and the uplink MTU, up; say what changed.
+def bridge_changes(
+    name: str,
+    bip: IPv4Interface,
+    mtu: int | None,
+    link: LinkState | None,
+) -> tuple[list[list[str]], list[str]]:
+    """The `ip` commands making `name` a bridge with only bip, the MTU, up; and what each says.
 
-    A left-over address from an earlier plan is removed: dockerd would elect
-    it as the default network.
+    Pure: `link` is the bridge's state (None: no such link yet). Nothing to
+    do gives ([], []).
     """
-    from pyroute2 import IPRoute
-
+    argvs: list[list[str]] = []
     changes: list[str] = []
-    with IPRoute() as ipr:
-        if not ipr.link_lookup(ifname=name):
-            ipr.link("add", ifname=name, kind="bridge")
-            changes.append(f"created {name}")
-        index = ipr.link_lookup(ifname=name)[0]
-        present = {
-            IPv4Interface(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
-            for a in ipr.get_addr(index=index, family=socket.AF_INET)
-        }
-        for stale in present - {bip}:
-            ipr.addr("del", index=index, address=str(stale.ip), prefixlen=stale.network.prefixlen)
-            changes.append(f"removed {stale}")
-        if bip not in present:
-            ipr.addr("add", index=index, address=str(bip.ip), prefixlen=bip.network.prefixlen)
-            changes.append(f"address {bip}")
-        link = ipr.get_links(index)[0]
-        if mtu and link.get_attr("IFLA_MTU") != mtu:
-            ipr.link("set", index=index, mtu=mtu)
-            changes.append(f"mtu {mtu}")
-        if not link["flags"] & 1:  # IFF_UP
-            ipr.link("set", index=index, state="up")
-            changes.append("up")
+    if link is None:
+        argvs.append(["ip", "link", "add", name, "type", "bridge"])
+        changes.append(f"created {name}")
+    here = set(link.addresses if link else ())
+    for stale in sorted(here - {bip}):
+        argvs.append(["ip", "address", "del", str(stale), "dev", name])
+        changes.append(f"removed {stale}")
+    if bip not in here:
+        argvs.append(["ip", "address", "add", str(bip), "dev", name])
+        changes.append(f"address {bip}")
+    settings: list[str] = []
+    if mtu and (link.mtu if link else None) != mtu:
+        settings += ["mtu", str(mtu)]
+        changes.append(f"mtu {mtu}")
+    if not (link and link.up):
+        settings.append("up")
+        changes.append("up")
+    if settings:
+        argvs.append(["ip", "link", "set", "dev", name, *settings])
+    return argvs, changes
+
+
+def ensure_bridge(
+    run: Runner,
+    bip: IPv4Interface,
+    mtu: int | None,
+    link: LinkState | None,
+    name: str = BRIDGE_NAME,
+) -> list[str]:
+    """Make the bridge (`link`: its state as found, None if absent) have bip only, the MTU, up.
+
+    Says what changed. A left-over address from an earlier plan is removed:
+    dockerd would elect it as the default network.
+    """
+    argvs, changes = bridge_changes(name, bip, mtu, link)
+    for argv in argvs:
+        check(run, argv)
     return changes

@@ -1,8 +1,8 @@
 """Where the built-in steps hand their results on: files under HELIX_INIT_RUN_DIR; pure paths.
 
 The steps (helix_init/builtin/) write them; the dockerd service's command
-(rundockerd.py) reads daemon.json and the PATH file. The names are helix_init/rundir.py's, so the
-writer and the readers never disagree on one.
+(helix_init/rundockerd.py) reads daemon.json and the PATH file. The names are
+helix_init/rundir.py's, so the writer and the readers never disagree on one.
 """
 
 from dataclasses import dataclass

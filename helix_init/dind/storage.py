@@ -1,4 +1,4 @@
-"""Storage for dockerd: the driver for /var/lib/docker, stale pid files; root, before dockerd.
+"""Storage for dockerd: the driver for /var/lib/docker; root, before dockerd.
 
 How the filesystem is detected: statfs(2) through ctypes, then the magic number
 mapped to a name. os.statvfs lacks f_type, and statfs answers for the path
@@ -17,7 +17,6 @@ uses too.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -114,14 +113,17 @@ def mount_containing(path: Path, mounts: Sequence[Mount]) -> Mount | None:
 # --- detection -------------------------------------------------------------
 
 
-class _Statfs(ctypes.Structure):
-    # f_type is the first field (a long) of struct statfs on every Linux ABI;
-    # the padding covers the rest (120 bytes on x86_64).
-    _fields_ = (("f_type", ctypes.c_long), ("_rest", ctypes.c_byte * 256))
-
-
 def statfs_magic(path: Path) -> int:
     """f_type of statfs(2) on path."""
+    # ctypes here, not at the top: the cgroups step imports this module for
+    # mountinfo alone, in a fork of PID 1, where ctypes' import is a few ms.
+    import ctypes
+
+    class _Statfs(ctypes.Structure):
+        # f_type is the first field (a long) of struct statfs on every Linux ABI;
+        # the padding covers the rest (120 bytes on x86_64).
+        _fields_ = (("f_type", ctypes.c_long), ("_rest", ctypes.c_byte * 256))
+
     libc = ctypes.CDLL(None, use_errno=True)
     buf = _Statfs()
     if libc.statfs(os.fsencode(path), ctypes.byref(buf)) != 0:
@@ -198,41 +200,3 @@ def choose_storage_driver(
         fs_type,
         f"{volume_hint}; using vfs: every layer is a full copy, slow and disk-hungry",
     )
-
-
-# --- stale pid files -------------------------------------------------------
-
-STALE_PIDFILES: Mapping[Path, str] = {
-    Path("/var/run/docker.pid"): "dockerd",
-    Path("/var/run/docker/containerd/containerd.pid"): "containerd",
-}
-
-
-def remove_stale_pidfiles(
-    pidfiles: Mapping[Path, str] = STALE_PIDFILES, proc: Path = Path("/proc")
-) -> list[Path]:
-    """Remove each pid file whose pid is not a running process of that name; return those removed.
-
-    After `docker stop` + `docker start` the old docker.pid survives in the
-    container's filesystem and dockerd refuses to start ("pid file found ...
-    delete /var/run/docker.pid"). The pid inside is usually reused by another
-    process by then, so the process name is checked, not just the pid.
-    """
-    removed: list[Path] = []
-    for pidfile, name in pidfiles.items():
-        try:
-            raw = pidfile.read_text().strip()
-        except FileNotFoundError:
-            continue
-        if raw.isdigit() and _process_name(proc, int(raw)) == name:
-            continue
-        pidfile.unlink(missing_ok=True)
-        removed.append(pidfile)
-    return removed
-
-
-def _process_name(proc: Path, pid: int) -> str | None:
-    try:
-        return (proc / str(pid) / "comm").read_text().strip()
-    except OSError:
-        return None

@@ -36,6 +36,32 @@ def test_a_builtin_step_is_a_fork_of_the_init_not_a_new_interpreter(pid1: Pid1) 
     assert fresh == [], "the step started an interpreter of its own"
 
 
+# What a step's fork must not import unless its own module needs it: every
+# step's fork imports builtin/level.py first, and these were ~20 ms of each of
+# a level's nine forks (preflight alone needs facts, storage and ctypes); a
+# step that is off (localhost-forward without HELIX_LOCALHOST_FORWARD) loads
+# nothing of what it would do.
+NOT_FOR_EVERY_STEP = {
+    "shutil", "ctypes", "pyroute2", "helix_init.dind.facts", "helix_init.dind.cgroups",
+    "helix_init.dind.storage", "helix_init.sibling.localhost",
+}  # fmt: skip
+
+
+def test_a_builtin_step_imports_what_it_needs_not_what_every_step_might(pid1: Pid1) -> None:
+    pid1.step("05-user", _builtin("user"))
+    pid1.step("06-revdial", _builtin("revdial"))
+    pid1.step("07-forward", _builtin("localhost-forward"))
+
+    result = pid1.run("true", env={"PYTHONPROFILEIMPORTTIME": "1"})
+
+    assert result.code == 0, result.describe()
+    for step in ("05-user", "06-revdial", "07-forward"):
+        lines = [t for t in result.texts(step) if t.startswith("import time:")]
+        assert lines, f"{step}: no import lines (PYTHONPROFILEIMPORTTIME not passed on?)"
+        names = {t.rsplit("|", 1)[1].strip() for t in lines}
+        assert names & NOT_FOR_EVERY_STEP == set(), step
+
+
 def test_the_same_drop_in_with_anything_more_runs_as_written(pid1: Pid1) -> None:
     pid1.step("05-user", f"#!/bin/sh\necho via the shell\nexec {HELIX_INIT} step user\n")
 

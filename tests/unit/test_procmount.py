@@ -27,12 +27,18 @@ def test_remount_asks_for_invisible() -> None:
     assert procmount.remount_argv() == ["mount", "-o", "remount,hidepid=invisible", "/proc"]
 
 
+def test_the_per_mount_options_of_the_topmost_proc() -> None:
+    assert procmount.proc_mount_options(HIDDEN) == frozenset({"rw", "nosuid", "relatime"})
+    assert procmount.proc_mount_options(OLD_KERNEL + SUBMOUNT) == frozenset({"rw"})
+    assert procmount.proc_mount_options("") is None
+
+
 def test_the_step_remounts_once_and_never_outside_its_own_namespace() -> None:
     ran: list[list[str]] = []
     said: list[str] = []
 
-    def run(argv: list[str]) -> tuple[int, str]:
-        ran.append(argv)
+    def run(value: str) -> tuple[int, str]:
+        ran.append([value])
         return 0, ""
 
     procmount.hide_processes({"HELIX_INIT_PID": "4242"}, run, said.append)

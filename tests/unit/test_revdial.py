@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from helix_init.builtin import level as level_module
 from helix_init.builtin.level import Level
 from helix_init.builtin.revdial import name_revdial_runner
 from helix_init.problems import ConfigError
@@ -53,11 +53,11 @@ def test_the_step_exports_only_where_an_api_url_and_the_client_are(
     base = {"HELIX_INIT_RUN_DIR": str(tmp_path), "HELIX_INIT_ENV_FILE": str(exports)}
     assert api_url(base) is None
     name_revdial_runner(Level({**base, "HELIX_REVDIAL_ROLE": "bad"}))  # no API: no agent
-    monkeypatch.setattr(level_module.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
     name_revdial_runner(Level({**base, **API}))
     assert "revdial-client is not installed" in capsys.readouterr().out
     assert not exports.exists()
-    monkeypatch.setattr(level_module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
     name_revdial_runner(Level({**base, **API, "HELIX_SESSION_ID": "ses1"}))
     assert exports.read_text() == (
         "HELIX_RUNNER_ID=sandbox-ses1\0HELIX_REVDIAL_LOCAL_ADDR=127.0.0.1:9876\0"

@@ -16,20 +16,25 @@ REPO = Path(__file__).resolve().parents[3]
 SCRIPT = r"""
 import json, subprocess
 from ipaddress import IPv4Interface
+from helix_init.builtin.level import run_command
 from helix_init.dind.netplan import ensure_bridge, observe_surroundings, plan_network
 
 subprocess.run(["ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1"], check=True)
 subprocess.run(["ip", "link", "set", "up1", "up"], check=True)
 subprocess.run(["ip", "addr", "add", "10.213.7.2/24", "dev", "up0"], check=True)
 subprocess.run(["ip", "link", "set", "up0", "mtu", "1450", "up"], check=True)
-seen = observe_surroundings()
+seen = observe_surroundings(run_command)
 plan = plan_network(1, routes=seen.routes, addresses=seen.addresses, mtu=1450)
-first = ensure_bridge(plan.bip, plan.mtu)
-second = ensure_bridge(plan.bip, plan.mtu)
-again = plan_network(1, **{k: v for k, v in vars(observe_surroundings()).items()}, mtu=1450)
+first = ensure_bridge(run_command, plan.bip, plan.mtu, seen.links.get("helix0"))
+after = observe_surroundings(run_command)
+second = ensure_bridge(run_command, plan.bip, plan.mtu, after.links["helix0"])
+again = plan_network(1, routes=after.routes, addresses=after.addresses, mtu=1450)
 subprocess.run(["ip", "addr", "add", "10.9.9.1/24", "dev", "helix0"], check=True)
-stale = ensure_bridge(plan.bip, plan.mtu)
+found = observe_surroundings(run_command).links["helix0"]
+stale = ensure_bridge(run_command, plan.bip, plan.mtu, found)
 link = subprocess.run(["ip", "-j", "addr", "show", "helix0"], capture_output=True, text=True)
+import sys
+assert "pyroute2" not in sys.modules, "the network step imported pyroute2"
 print(json.dumps({
     "network": str(plan.network), "moved": plan.moved_because, "bip": str(plan.bip),
     "first": first, "second": second, "again": str(again.network), "stale": stale,
@@ -42,7 +47,6 @@ print(json.dumps({
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a network namespace")
 @pytest.mark.skipif(shutil.which("unshare") is None or shutil.which("ip") is None, reason="tools")
 def test_bridge_is_made_once_and_the_plan_does_not_flee_from_it() -> None:
-    pytest.importorskip("pyroute2")
     proc = subprocess.run(
         ["unshare", "--net", sys.executable, "-c", SCRIPT],
         cwd=REPO,

@@ -116,6 +116,28 @@ def test_collector_counts_both_families_and_reads_the_table_names(tmp_path: Path
     assert choose_backend(obs)[0] == "nft"
 
 
+def test_no_legacy_table_in_proc_is_no_legacy_rule_without_running_the_save(
+    tmp_path: Path,
+) -> None:
+    """The legacy save tools dump the tables /proc/net/*_tables_names lists: none, nothing."""
+    (tmp_path / "net").mkdir()
+    (tmp_path / "net" / "ip_tables_names").write_text("")
+    (tmp_path / "net" / "ip6_tables_names").write_text("filter\n")
+    tools = FakeTools(
+        {
+            "iptables-legacy-save": CommandResult(0, ""),
+            "ip6tables-legacy-save": CommandResult(0, SAVE),
+            "iptables-nft-save": CommandResult(0, SAVE),
+            "ip6tables-nft-save": CommandResult(0, ""),
+        }
+    )
+    obs = observe_iptables(tools, None, proc=tmp_path, which=tools.which)
+    assert obs == IptablesObservations(None, "", 2, 2)  # ip6 legacy has a table: counted
+    ran = [Path(argv[0]).name for argv in tools.calls]
+    assert ran == ["ip6tables-legacy-save", "iptables-nft-save", "ip6tables-nft-save"]
+    assert choose_backend(obs) == ("legacy", "2 legacy vs 2 nft rules (legacy wins ties)")
+
+
 def test_collector_marks_a_failing_backend_unusable(tmp_path: Path) -> None:
     tools = FakeTools(
         {

@@ -15,7 +15,6 @@ from helix_init.dind.storage import (
     mount_containing,
     nearest_existing,
     parse_mountinfo,
-    remove_stale_pidfiles,
     statfs_magic,
 )
 from helix_init.problems import ConfigError
@@ -147,27 +146,3 @@ def test_fallback_setting_is_validated() -> None:
     assert fallback_from_env({"HELIX_STORAGE_FALLBACK": "vfs"}) == "vfs"
     with pytest.raises(ConfigError, match="HELIX_STORAGE_FALLBACK: must be one of"):
         fallback_from_env({"HELIX_STORAGE_FALLBACK": "devicemapper"})
-
-
-def test_stale_pid_files_go_and_live_ones_stay(tmp_path: Path) -> None:
-    proc = tmp_path / "proc"
-    for pid, comm in ((42, "dockerd"), (43, "sleep"), (44, "containerd")):
-        (proc / str(pid)).mkdir(parents=True)
-        (proc / str(pid) / "comm").write_text(comm + "\n")
-    files = {
-        tmp_path / "docker.pid": ("42", "dockerd"),  # running: keep
-        tmp_path / "containerd.pid": ("43", "containerd"),  # pid reused by sleep: remove
-        tmp_path / "other.pid": ("99", "dockerd"),  # no such process: remove
-        tmp_path / "junk.pid": ("not a pid", "dockerd"),  # unreadable: remove
-        tmp_path / "c2.pid": ("44", "containerd"),  # running: keep
-    }
-    for path, (content, _) in files.items():
-        path.write_text(content)
-    pidfiles = {path: name for path, (_, name) in files.items()}
-    pidfiles[tmp_path / "missing.pid"] = "dockerd"
-
-    removed = remove_stale_pidfiles(pidfiles, proc)
-
-    assert sorted(p.name for p in removed) == ["containerd.pid", "junk.pid", "other.pid"]
-    assert sorted(p.name for p in tmp_path.glob("*.pid")) == ["c2.pid", "docker.pid"]
-    assert remove_stale_pidfiles(pidfiles, proc) == []  # idempotent
