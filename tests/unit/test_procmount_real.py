@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.unshared import run_unshared
 
 SCRIPT = r"""
 import json, subprocess, sys
@@ -40,17 +37,7 @@ print(json.dumps({"code": code, "why": why, "before": before, "ours": seen("/pro
 def test_proc_is_remounted_as_util_linux_s_mount_leaves_it(tmp_path: Path) -> None:
     theirs = tmp_path / "proc"
     theirs.mkdir()
-    proc = subprocess.run(
-        ["unshare", "--mount", "--pid", "--fork", "--mount-proc",
-         sys.executable, "-c", SCRIPT, str(theirs)],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    r = run_unshared(["--mount", "--pid", "--fork", "--mount-proc"], SCRIPT, str(theirs))
     assert (r["code"], r["why"]) == (0, "")
     assert r["before"]["mount"] == ["nodev", "noexec", "nosuid", "relatime", "rw"]
     assert "hidepid=invisible" not in r["before"]["super"]

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
+from tests.support.unshared import run_unshared
 
 SCRIPT = r"""
 import json, subprocess
@@ -47,16 +43,7 @@ print(json.dumps({
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a network namespace")
 @pytest.mark.skipif(shutil.which("unshare") is None or shutil.which("ip") is None, reason="tools")
 def test_bridge_is_made_once_and_the_plan_does_not_flee_from_it() -> None:
-    proc = subprocess.run(
-        ["unshare", "--net", sys.executable, "-c", SCRIPT],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    r = run_unshared(["--net"], SCRIPT)
     assert r["network"] == "10.0.0.0/16"  # 10.213.7.0/24 is on up0
     assert "overlaps route 10.213.7.0/24" in r["moved"]
     assert r["first"] == ["created helix0", "address 10.0.0.1/24", "mtu 1450", "up"]

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
+from tests.support.unshared import run_unshared
 
 SCRIPT = r"""
 import json, subprocess, sys
@@ -47,16 +44,7 @@ def test_the_remount_leaves_the_mount_as_util_linux_s_mount_does(tmp_path: Path)
     ours, theirs = tmp_path / "ours", tmp_path / "theirs"
     ours.mkdir()
     theirs.mkdir()
-    proc = subprocess.run(
-        ["unshare", "--mount", sys.executable, "-c", SCRIPT, str(ours), str(theirs)],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    r = run_unshared(["--mount"], SCRIPT, str(ours), str(theirs))
     assert r["before"] == ["nodev", "noexec", "nosuid", "relatime", "ro"]
     assert r["ours"] == ["nodev", "noexec", "nosuid", "relatime", "rw"]
     assert r["ours"] == r["theirs"]  # exactly what `mount -o remount,rw,bind` leaves

@@ -9,16 +9,13 @@ sleeping processes and a dead pid's worth of race into it, and delegates.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
+from tests.support.unshared import run_unshared
 
 SCRIPT = r"""
 import json, os, subprocess, sys, tempfile, time
@@ -71,16 +68,7 @@ def _has_cgroup2() -> bool:
 def test_moves_real_processes_in_a_fresh_mount_namespace() -> None:
     if not _has_cgroup2() or not Path("/sys/fs/cgroup/unified").is_dir():
         pytest.skip("no cgroup2 hierarchy next to v1 here")
-    proc = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", sys.executable, "-c", SCRIPT],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_unshared(["--mount", "--propagation", "private"], SCRIPT)
     assert result["moved"] == result["sleepers"]
     assert result["init_procs"] == result["sleepers"]
     assert result["root_procs"] == []
