@@ -19,9 +19,7 @@ pytestmark = pytest.mark.process
 def test_status_gives_every_stage_and_step_its_start_and_duration(pid1: Pid1) -> None:
     pid1.step("10-first.sh", "echo one\n")
     pid1.step("20-builtin", f"#!/bin/sh\nexec {HELIX_INIT} step user\n")
-    marker = pid1.path("cmd-running")
-    running = pid1.start("sh", "-c", f'touch "{marker}"; sleep 60 & wait $!')
-    running.wait_for_file(marker)
+    running = pid1.start_running()
 
     status = init_status(pid1.run_dir)
     shown = pid1.command("status")
@@ -58,12 +56,8 @@ def test_status_gives_every_stage_and_step_its_start_and_duration(pid1: Pid1) ->
 
 def test_status_gives_supervisords_start_from_its_spawn_to_its_first_answer(pid1: Pid1) -> None:
     pid1.step("10-first.sh", "echo one\n")
-    services = pid1.root / "services.d"
-    services.mkdir()
-    (services / "idle.toml").write_text('command = ["sleep", "1000"]\n')
-    marker = pid1.path("cmd-running")
-    running = pid1.start("sh", "-c", f'touch "{marker}"; sleep 60 & wait $!')
-    running.wait_for_file(marker)
+    pid1.idle_service()
+    running = pid1.start_running()
 
     status = init_status(pid1.run_dir)
     running.signal(signal.SIGTERM)

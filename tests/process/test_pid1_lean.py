@@ -173,11 +173,7 @@ def _top(name: str) -> str:
 
 
 def test_an_idle_pid1_has_loaded_only_what_boot_needs(pid1: Pid1) -> None:
-    marker = pid1.path("cmd-running")
-    running = pid1.start(
-        "sh", "-c", f'touch "{marker}"; sleep 60 & wait $!', env={"PYTHONPROFILEIMPORTTIME": "1"}
-    )
-    running.wait_for_file(marker)
+    running = pid1.start_running(env={"PYTHONPROFILEIMPORTTIME": "1"})
     wait_until(lambda: bool(_imported(pid1)), 5, "the import list", running.alive)
     names = _imported(pid1)  # idle now: read before anything is stopped
     running.signal(signal.SIGTERM)
@@ -196,9 +192,7 @@ def test_an_idle_pid1_has_loaded_only_what_boot_needs(pid1: Pid1) -> None:
 
 
 def test_with_services_the_engine_client_loads_but_not_xmlrpc_http_nor_tls(pid1: Pid1) -> None:
-    services = pid1.root / "services.d"
-    services.mkdir()
-    (services / "idle.toml").write_text('command = ["sleep", "1000"]\n')
+    pid1.idle_service()
     marker = pid1.path("cmd-running")
     running = pid1.start("sh", "-c", f'touch "{marker}"', env={"PYTHONPROFILEIMPORTTIME": "1"})
     result = running.wait(timeout=30)
@@ -220,14 +214,8 @@ def test_health_loads_no_psutil_into_pid1_and_status_does(pid1: Pid1) -> None:
     Each answer with them walked every service's processes with psutil, and
     the first loaded psutil into PID 1 for good (~1.3 MiB of its RSS).
     """
-    services = pid1.root / "services.d"
-    services.mkdir()
-    (services / "idle.toml").write_text('command = ["sleep", "1000"]\n')
-    marker = pid1.path("cmd-running")
-    running = pid1.start(
-        "sh", "-c", f'touch "{marker}"; sleep 60 & wait $!', env={"PYTHONPROFILEIMPORTTIME": "1"}
-    )
-    running.wait_for_file(marker)
+    pid1.idle_service()
+    running = pid1.start_running(env={"PYTHONPROFILEIMPORTTIME": "1"})
     health = pid1.command("health")
     after_health = set(_imported(pid1))
     status = pid1.command("status", "--json")
@@ -248,12 +236,8 @@ def test_its_supervisord_starts_without_site_and_loads_no_openssl(pid1: Pid1) ->
     ssl and _hashlib marked missing: it speaks plain HTTP on a unix socket and
     hashes nothing. Read from its /proc/PID/maps while it runs.
     """
-    services = pid1.root / "services.d"
-    services.mkdir()
-    (services / "idle.toml").write_text('command = ["sleep", "1000"]\n')
-    marker = pid1.path("cmd-running")
-    running = pid1.start("sh", "-c", f'touch "{marker}"; sleep 60 & wait $!')
-    running.wait_for_file(marker)
+    pid1.idle_service()
+    running = pid1.start_running()
     engines: list[NsProc] = []
     wait_until(
         lambda: bool(engines.extend(p for p in ns_processes(running) if _is_engine(p)) or engines),

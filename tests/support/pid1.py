@@ -273,6 +273,19 @@ class Pid1:
     def finish_step(self, name: str, text: str | bytes, mode: int = 0o755) -> Path:
         return self.step(name, text, mode, folder="finish")
 
+    def idle_service(self) -> None:
+        """services.d/idle.toml: one service that only sleeps, so that supervisord runs."""
+        services = self.root / "services.d"
+        services.mkdir(exist_ok=True)
+        (services / "idle.toml").write_text('command = ["sleep", "1000"]\n')
+
+    def start_running(self, env: Mapping[str, str] | None = None) -> Running:
+        """Start helix-init with a CMD that stays until TERM; return once the CMD runs."""
+        marker = self.path("cmd-running")
+        running = self.start("sh", "-c", f'touch "{marker}"; sleep 60 & wait $!', env=env)
+        running.wait_for_file(marker)
+        return running
+
     def start(
         self,
         *cmd: str,
