@@ -36,11 +36,6 @@ def check(runner: Runner, argv: Sequence[str]) -> CommandResult:
     """Run argv; a non-zero exit becomes a StepError quoting the command and its stderr."""
     result = runner(argv)
     if result.returncode != 0:
-        raise failed(argv, result)
+        detail = result.stderr.strip() or result.stdout.strip() or "no output"
+        raise StepError(f"`{' '.join(argv)}` exited {result.returncode}: {detail}")
     return result
-
-
-def failed(argv: Sequence[str], result: CommandResult) -> StepError:
-    """The StepError for argv's non-zero exit: the command, its code and its stderr."""
-    detail = result.stderr.strip() or result.stdout.strip() or "no output"
-    return StepError(f"`{' '.join(argv)}` exited {result.returncode}: {detail}")

@@ -28,34 +28,38 @@ WANTED = "invisible"
 MOUNTINFO = Path("/proc/self/mountinfo")
 
 
-def hidepid(mountinfo: str, where: str = "/proc") -> str | None:
-    """The hidepid option of the procfs mounted last (topmost) at `where`; None if none."""
-    found: str | None = None
+def _topmost_proc(mountinfo: str, where: str) -> tuple[list[str], int] | None:
+    """The mountinfo fields of the procfs mounted last (topmost) at `where`, and where its
+    " - " separator is; None if no procfs is mounted there."""
+    found: tuple[list[str], int] | None = None
     for line in mountinfo.splitlines():
         fields = line.split()
         if len(fields) < 10 or fields[4] != where or "-" not in fields:
             continue
         dash = fields.index("-")
-        if fields[dash + 1 : dash + 2] != ["proc"] or len(fields) < dash + 4:
-            continue
-        found = ""
-        for option in fields[dash + 3].split(","):
-            name, _, value = option.partition("=")
-            if name == "hidepid":
-                found = value
-    return found or None
+        if fields[dash + 1 : dash + 2] == ["proc"] and len(fields) >= dash + 4:
+            found = fields, dash
+    return found
+
+
+def hidepid(mountinfo: str, where: str = "/proc") -> str | None:
+    """The hidepid option of the procfs mounted last (topmost) at `where`; None if none."""
+    found = _topmost_proc(mountinfo, where)
+    if found is None:
+        return None
+    fields, dash = found
+    value = ""
+    for option in fields[dash + 3].split(","):
+        name, _, given = option.partition("=")
+        if name == "hidepid":
+            value = given
+    return value or None
 
 
 def proc_mount_options(mountinfo: str, where: str = "/proc") -> frozenset[str] | None:
     """The per-mount options (mountinfo's sixth field) of the procfs mounted last at `where`."""
-    found: frozenset[str] | None = None
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        if len(fields) < 10 or fields[4] != where or "-" not in fields:
-            continue
-        if fields[fields.index("-") + 1 : fields.index("-") + 2] == ["proc"]:
-            found = frozenset(fields[5].split(","))
-    return found
+    found = _topmost_proc(mountinfo, where)
+    return frozenset(found[0][5].split(",")) if found is not None else None
 
 
 def hides_other_users(mountinfo: str) -> bool:

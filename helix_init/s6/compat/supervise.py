@@ -19,9 +19,9 @@ longruns, services.d/NAME/):
 - `--kill-after MS --down-signal SIG` (with --finish): the folder's
   timeout-kill, kept here as s6-supervise keeps it: MS after SIG came from a
   stop (supervisord's, or the init's), the run is KILLed, and its finish runs
-  with 256 and 9. supervisord's own KILL comes only
-  after the kill and the finish's time (helix-init sets its stopwaitsecs so):
-  were it first, it would end this process too, and no finish would run.
+  with 256 and 9. supervisord's own KILL comes only after the kill and the
+  finish's time (helix-init sets its stopwaitsecs so): were it first, it
+  would end this process too, and no finish would run.
 - `--stdin FIFO`, `--stdout FIFO`: a logger pipeline (producer-for and
   consumer-for). The run's stdin or stdout is the FIFO (made when missing,
   root only), opened read-write so neither side ever sees EOF or EPIPE when
